@@ -1,0 +1,89 @@
+# opsbot - Makefile. `make` builds build/opsbot, `make test` runs every test,
+# `make run` starts the daemon, `make test SANITIZE=1` runs the suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer (in build/san/).
+
+VERSION := 0.1.0
+PKGS    := libcurl libcjson libconfig sqlite3 libsystemd
+CC      ?= cc
+PYTHON  ?= python3
+
+# Install missing -dev packages before anything else (fresh machines).
+ifeq ($(shell pkg-config --exists $(PKGS) cmocka 2>/dev/null && echo ok),)
+DEPS_RC := $(shell sh contrib/install-deps.sh 1>&2; echo $$?)
+ifneq ($(DEPS_RC),0)
+$(error build dependencies are missing, see above)
+endif
+endif
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT     ?= -O1 -g
+export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+else
+BUILD   ?= build
+SANFLAGS :=
+OPT     ?= -O2 -g
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith -Wvla -Wundef -Wcast-align \
+           -Wno-unused-parameter -Wno-format-truncation
+# (-Wno-format-truncation: cutting a message to its bounded buffer is the
+# intent everywhere we snprintf.)
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -DOPSBOT_VERSION='"$(VERSION)"' $(OPT) $(WARN) \
+           $(SANFLAGS) -I. -MMD -MP $(shell pkg-config --cflags $(PKGS))
+LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm
+TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+SRCS    := $(wildcard bot/*.c alerts/*.c commands/*.c)
+OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
+UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all test unit integration run bench clean
+all: $(BUILD)/opsbot
+
+$(BUILD)/opsbot: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# A unit test is one translation unit: it #includes the unit(s) it tests
+# and wraps or fakes their collaborators.
+$(BUILD)/tests/%: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS) $(TESTLIBS)
+
+unit: $(UNITS)
+	@sh tests/run-unit.sh $(UNITS)
+
+integration: $(BUILD)/opsbot
+	@OPSBOT=$(BUILD)/opsbot $(PYTHON) tests/integration/run.py
+
+test: unit integration
+
+run: $(BUILD)/opsbot
+	@sh contrib/run.sh $(BUILD)/opsbot
+
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+# Prints figures (docs/BENCHMARKS.md); not a test. BENCH=ingest,latency,...
+# picks parts; IDLE_SECONDS sets the idle CPU window (default 60).
+bench: $(BUILD)/opsbot $(BUILD)/bench/ingest $(BUILD)/bench/fsync
+	@OPSBOT=$(BUILD)/opsbot BENCHBIN=$(BUILD)/bench $(PYTHON) bench/run.py
+
+clean:
+	rm -rf build
+
+# Fuzz targets (make fuzz) and installation (make install) live in their
+# own fragments.
+include tests/fuzz/fuzz.mk
+include contrib/install.mk
+
+-include $(OBJS:.o=.d) $(UNITS:=.d)

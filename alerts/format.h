@@ -1,0 +1,84 @@
+/*
+ * format.h - alerts as Telegram HTML messages, styled by severity.
+ *
+ * Everything produced here uses only tags from Telegram's list, escapes
+ * every interpolated field, is valid UTF-8 and fits the 4096 UTF-16 code
+ * unit limit per part (counted after entity parsing, as Telegram does).
+ * Nothing logs; allocation failures return -1 / NULL.
+ */
+#ifndef OPSBOT_FORMAT_H
+#define OPSBOT_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alert.h"
+
+#define TG_MAX_TEXT 4096 /* UTF-16 code units after entity parsing */
+#define FORMAT_MAX_PARTS 16
+
+/* Facts about an alert that live outside it (acks, state) and affect how
+ * it is shown. Zero-initialise for "none". */
+struct format_extra {
+	const char *acked_by;   /* "@name" or "Jane"; NULL = not acked */
+	int64_t acked_at;       /* wall ms */
+	int resolved;           /* 1: the alert was resolved (edit of original) */
+	int64_t resolved_at;    /* wall ms */
+	int muted;              /* shown as muted in listings */
+};
+
+/* The severity's marker emoji (e.g. "🔴" for critical); never NULL. */
+const char *format_marker(enum severity s);
+
+/* Full message for one alert. Splits into parts at line boundaries (hard
+ * split inside an over-long line), closing open tags at each cut and
+ * reopening them in the next part; no text is dropped. Returns the number
+ * of parts (1..max) with each part malloc'd in parts[] (caller frees each),
+ * or -1. If the alert needs more than max parts, the last part ends with
+ * a note saying how much was cut. */
+int format_alert(const struct alert *a, const struct format_extra *x,
+		 char **parts, size_t max);
+
+/* The same content with no markup at all (the fallback when Telegram
+ * refuses our HTML), to be sent without parse_mode: & < > are left as
+ * they are, invalid UTF-8 is replaced, parts fit TG_MAX_TEXT. */
+int format_alert_plain(const struct alert *a, const struct format_extra *x,
+		       char **parts, size_t max);
+
+/* Packs alerts[0..n) into one message, one compact block per alert, in the
+ * given order, stopping before the first that would not fit. Returns how
+ * many were packed (>= 1 when n >= 1: the first is always included,
+ * shortened if needed) and the message in *out (caller frees); 0 with
+ * *out NULL only when out of memory. */
+size_t format_pack(const struct alert *const *alerts, size_t n, char **out);
+
+/* Short reply sent under the original when an alert resolves. Caller
+ * frees. */
+char *format_resolved_note(const struct alert *resolved);
+
+/* --- Telegram HTML primitives (also used by commands/) --- */
+
+/* Appends s[0..n) to out, escaping & < > (and " when attr), replacing
+ * invalid UTF-8 with U+FFFD and dropping NUL. Returns 0 or -1 (full). */
+struct buf;
+int html_escape(struct buf *out, const char *s, size_t n, int attr);
+
+/* Appends s[0..n) to out as plain text: invalid UTF-8 replaced with
+ * U+FFFD, NUL dropped, nothing escaped. Returns 0 or -1 (full). */
+int utf8_sanitize(struct buf *out, const char *s, size_t n);
+
+/* UTF-16 code units of the visible text of a Telegram-HTML string: tags
+ * do not count, &lt; &gt; &amp; &quot; and &#NNN; count as what they
+ * stand for. */
+size_t tg_visible_len(const char *html, size_t n);
+
+/* UTF-16 code units of n bytes of valid UTF-8. */
+size_t utf16_len(const char *s, size_t n);
+
+/* Checks html against Telegram's rules: allowed tags and attributes only,
+ * proper nesting, no tags inside pre/code, no nested blockquote, only
+ * &lt; &gt; &amp; &quot; and numeric entities, valid UTF-8, 1..4096
+ * visible UTF-16 units. 0 if valid, else -1 with the reason in err. */
+int tg_html_validate(const char *html, size_t n, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * severity.c - severity names, shared by the alert parser, the config
+ * loader and the commands.
+ */
+#include <strings.h>
+
+#include "alert.h"
+
+static const char *const names[SEV_COUNT] = {
+	"critical", "error", "warning", "info", "debug"
+};
+
+const char *severity_name(enum severity s)
+{
+	return (unsigned)s < SEV_COUNT ? names[s] : NULL;
+}
+
+int severity_parse(const char *name)
+{
+	for (int i = 0; i < SEV_COUNT; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}

@@ -1,0 +1,1304 @@
+/*
+ * store.c - the durable store (see store.h): one SQLite database in WAL
+ * mode with synchronous=FULL, a versioned schema, prepared statements kept
+ * for the life of the store, and an flock on "<path>.lock" so that only
+ * one daemon ever writes it.
+ *
+ * Indexes are chosen for a queue of a million due deliveries: the
+ * dispatcher's questions (what is due next, which chats have work, the
+ * next batch of one chat) are each answered by one index seek, never by a
+ * scan. Commands (stats, retry_now) may scan; they are rare.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "bot/util.h"
+
+/*
+ * Schema migrations: migrations[i] takes the database from user_version i
+ * to i + 1. Append a step to change the schema; never edit a released one.
+ */
+static const char schema_v1[] =
+	"CREATE TABLE alerts ("
+	" id INTEGER PRIMARY KEY,"
+	" received_at INTEGER NOT NULL,"
+	" severity INTEGER NOT NULL,"
+	" status INTEGER NOT NULL,"
+	" source TEXT, title TEXT, text TEXT, key TEXT, url TEXT,"
+	" labels TEXT,"
+	" peer_uid INTEGER NOT NULL DEFAULT -1,"
+	" peer_pid INTEGER NOT NULL DEFAULT -1,"
+	" repeats INTEGER NOT NULL DEFAULT 0,"
+	" repeat_of INTEGER,"
+	" acked_by TEXT, acked_at INTEGER);"
+	/* Originals of a firing key (store_last_firing, original_delivery)
+	 * and resolves of a key: repeats are in neither, so a key that
+	 * repeats a million times costs nothing here. */
+	"CREATE INDEX alerts_firing ON alerts(key, id)"
+	" WHERE key IS NOT NULL AND status = 0 AND repeat_of IS NULL;"
+	"CREATE INDEX alerts_resolved ON alerts(key, id)"
+	" WHERE key IS NOT NULL AND status = 1;"
+	/* store_prune: oldest first without scanning the table. */
+	"CREATE INDEX alerts_received ON alerts(received_at);"
+	/* WITHOUT ROWID: the primary key is the table, one b-tree less per
+	 * insert. severity is copied from the alert so the queue index can
+	 * order by it without a join. */
+	"CREATE TABLE deliveries ("
+	" alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
+	" chat_id INTEGER NOT NULL,"
+	" thread_id INTEGER,"
+	" state INTEGER NOT NULL,"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" due_at INTEGER,"
+	" message_id INTEGER,"
+	" sent_at INTEGER,"
+	" updated_at INTEGER NOT NULL,"
+	" last_error TEXT,"
+	" severity INTEGER NOT NULL,"
+	" PRIMARY KEY (alert_id, chat_id)) WITHOUT ROWID;"
+	/* store_next_due, store_due_chats (skip-scan). */
+	"CREATE INDEX deliveries_next ON deliveries(chat_id, due_at)"
+	" WHERE due_at IS NOT NULL;"
+	/* store_due: in dispatch order; due_at last so the now filter is
+	 * answered from the index without visiting the row. */
+	"CREATE INDEX deliveries_queue ON deliveries"
+	"(chat_id, severity, alert_id, due_at) WHERE due_at IS NOT NULL;"
+	"CREATE INDEX deliveries_sent ON deliveries(sent_at)"
+	" WHERE sent_at IS NOT NULL;"
+	/* Next retry for stats; holds only RETRYING rows, so intake (which
+	 * never inserts RETRYING) does not pay for it. */
+	"CREATE INDEX deliveries_retry ON deliveries(due_at)"
+	" WHERE state = 3;"
+	"CREATE TABLE mutes ("
+	" id INTEGER PRIMARY KEY,"
+	" until INTEGER NOT NULL,"
+	" source TEXT NOT NULL DEFAULT '',"
+	" max_severity INTEGER NOT NULL DEFAULT -1,"
+	" created_by TEXT NOT NULL DEFAULT '',"
+	" created_at INTEGER NOT NULL,"
+	" held INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;";
+
+static const char *const migrations[] = {
+	schema_v1,
+};
+
+#define STORE_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))
+
+/* Column lists shared by every statement that loads a row, so that
+ * read_delivery()/read_alert() can read them by position. */
+#define DELIV_COLS \
+	"d.alert_id, d.chat_id, d.thread_id, d.state, d.flags, d.attempts," \
+	" d.due_at, d.message_id, d.sent_at, d.updated_at, d.last_error"
+#define DELIV_NCOLS 11
+#define ALERT_COLS \
+	"a.id, a.received_at, a.severity, a.status, a.source, a.title," \
+	" a.text, a.key, a.url, a.labels, a.peer_uid, a.peer_pid, a.repeats"
+#define MUTE_COLS \
+	"id, until, source, max_severity, created_by, created_at, held"
+
+/* Dispatch states that still owe a send (prune keeps their alerts). */
+#define OPEN_STATES "(0, 1, 3)"
+
+enum stmt_id {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_RESET_SENDING,
+	S_ALERT_INSERT,
+	S_ALERT_DELETE,
+	S_DELIV_INSERT,
+	S_LAST_FIRING,
+	S_BUMP_REPEAT,
+	S_NEXT_DUE_CHAT,
+	S_NEXT_CHAT,
+	S_DUE,
+	S_DELIV_UPDATE,
+	S_MIGRATE_MOVE,
+	S_MIGRATE_DROP,
+	S_ORIG_DELIV,
+	S_ALERT_GET,
+	S_DELIVERIES,
+	S_RECENT,
+	S_STATS_STATES,
+	S_STATS_ALERTS,
+	S_STATS_OLDEST,
+	S_RECEIVED_AT,
+	S_STATS_RETRY,
+	S_STATS_SENT,
+	S_STATS_BYTES,
+	S_ACK_GET,
+	S_ACK,
+	S_RETRY_ONE,
+	S_RETRY_ALL,
+	S_MUTE_ADD,
+	S_MUTES,
+	S_MUTE_DEL,
+	S_MUTE_DEL_ALL,
+	S_MUTES_EXPIRED,
+	S_MUTE_HOLD,
+	S_KV_GET,
+	S_KV_SET,
+	S_PRUNE,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_RESET_SENDING] =
+		"UPDATE deliveries SET state = 0, due_at = ?1, updated_at = ?1"
+		" WHERE state = 1",
+	[S_ALERT_INSERT] =
+		"INSERT INTO alerts (received_at, severity, status, source,"
+		" title, text, key, url, labels, peer_uid, peer_pid, repeats,"
+		" repeat_of) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[S_ALERT_DELETE] = "DELETE FROM alerts WHERE id = ?",
+	/* OR IGNORE: a route listing a chat twice must not reject the
+	 * alert; the first destination wins. */
+	[S_DELIV_INSERT] =
+		"INSERT OR IGNORE INTO deliveries (alert_id, chat_id,"
+		" thread_id, state, due_at, updated_at, severity)"
+		" VALUES (?,?,?,?,?,?,?)",
+	/* The newest original first (LIMIT 1 in the subquery), then the
+	 * resolve check once: older originals are behind a resolve too. */
+	[S_LAST_FIRING] =
+		"SELECT f.id, f.received_at, f.acked_by IS NOT NULL FROM"
+		" (SELECT id, received_at, acked_by FROM alerts"
+		"  WHERE key = ?1 AND status = 0 AND repeat_of IS NULL"
+		"  ORDER BY id DESC LIMIT 1) f"
+		" WHERE NOT EXISTS (SELECT 1 FROM alerts r WHERE r.key = ?1"
+		"  AND r.status = 1 AND r.id > f.id)",
+	[S_BUMP_REPEAT] =
+		"UPDATE alerts SET repeats = repeats + 1 WHERE id = ?",
+	[S_NEXT_DUE_CHAT] =
+		"SELECT MIN(due_at) FROM deliveries"
+		" WHERE chat_id = ? AND due_at IS NOT NULL",
+	/* One step of the skip-scan over chats: the next chat with due
+	 * work after ?1, and its earliest due_at. */
+	[S_NEXT_CHAT] =
+		"SELECT chat_id, due_at FROM deliveries"
+		" WHERE due_at IS NOT NULL AND chat_id > ?"
+		" ORDER BY chat_id, due_at LIMIT 1",
+	/* INDEXED BY and CROSS JOIN pin the plan: walk the queue index in
+	 * dispatch order and stop after LIMIT rows, never sort. */
+	[S_DUE] =
+		"SELECT " DELIV_COLS ", " ALERT_COLS
+		" FROM deliveries d INDEXED BY deliveries_queue"
+		" CROSS JOIN alerts a ON a.id = d.alert_id"
+		" WHERE d.chat_id = ?1 AND d.due_at IS NOT NULL"
+		" AND d.due_at <= ?2"
+		" ORDER BY d.severity, d.alert_id LIMIT ?3",
+	[S_DELIV_UPDATE] =
+		"UPDATE deliveries SET thread_id = ?3, state = ?4, flags = ?5,"
+		" attempts = ?6, due_at = ?7, message_id = ?8, sent_at = ?9,"
+		" updated_at = ?10, last_error = ?11"
+		" WHERE alert_id = ?1 AND chat_id = ?2",
+	[S_MIGRATE_MOVE] =
+		"UPDATE OR IGNORE deliveries SET chat_id = ?2"
+		" WHERE chat_id = ?1",
+	[S_MIGRATE_DROP] = "DELETE FROM deliveries WHERE chat_id = ?1",
+	[S_ORIG_DELIV] =
+		"SELECT " DELIV_COLS " FROM alerts a"
+		" JOIN deliveries d ON d.alert_id = a.id AND d.chat_id = ?2"
+		" WHERE a.key = ?1 AND a.status = 0 AND a.repeat_of IS NULL"
+		" AND a.id < ?3 AND d.message_id IS NOT NULL"
+		" ORDER BY a.id DESC LIMIT 1",
+	[S_ALERT_GET] = "SELECT " ALERT_COLS " FROM alerts a WHERE a.id = ?",
+	[S_DELIVERIES] =
+		"SELECT " DELIV_COLS " FROM deliveries d WHERE d.alert_id = ?"
+		" ORDER BY d.chat_id LIMIT ?",
+	[S_RECENT] =
+		"SELECT " ALERT_COLS " FROM alerts a"
+		" WHERE ?1 < 0 OR a.severity <= ?1 ORDER BY a.id DESC LIMIT ?2",
+	/* One pass, no GROUP BY: grouping a million rows needs a sorter,
+	 * and memory must not grow with the queue. */
+	[S_STATS_STATES] =
+		"SELECT SUM(state = 0), SUM(state = 1), SUM(state = 2),"
+		" SUM(state = 3), SUM(state = 4), SUM(state = 5),"
+		" SUM(state = 6) FROM deliveries",
+	[S_STATS_ALERTS] = "SELECT COUNT(*) FROM alerts",
+	/* Per (chat, severity), the first alert of the queue: an index
+	 * seek each, see store_stats. */
+	[S_STATS_OLDEST] =
+		"SELECT MIN(alert_id) FROM deliveries WHERE chat_id = ?1"
+		" AND severity = ?2 AND due_at IS NOT NULL",
+	[S_RECEIVED_AT] = "SELECT received_at FROM alerts WHERE id = ?",
+	[S_STATS_RETRY] =
+		"SELECT MIN(due_at) FROM deliveries WHERE state = 3",
+	[S_STATS_SENT] =
+		"SELECT COALESCE(SUM(sent_at > ?1), 0), COUNT(*)"
+		" FROM deliveries WHERE sent_at IS NOT NULL AND sent_at > ?2",
+	[S_STATS_BYTES] =
+		"SELECT p.page_count * s.page_size"
+		" FROM pragma_page_count() p, pragma_page_size() s",
+	[S_ACK_GET] = "SELECT acked_by, acked_at FROM alerts WHERE id = ?",
+	/* The first ack wins: who took the alert is what operators ask. */
+	[S_ACK] =
+		"UPDATE alerts SET acked_by = COALESCE(acked_by, ?2),"
+		" acked_at = COALESCE(acked_at, ?3) WHERE id = ?1",
+	[S_RETRY_ONE] =
+		"UPDATE deliveries SET state = 3, due_at = ?2, updated_at = ?2"
+		" WHERE alert_id = ?1 AND state IN (3, 4)",
+	[S_RETRY_ALL] =
+		"UPDATE deliveries SET state = 3, due_at = ?1, updated_at = ?1"
+		" WHERE state IN (3, 4)",
+	[S_MUTE_ADD] =
+		"INSERT INTO mutes (until, source, max_severity, created_by,"
+		" created_at, held) VALUES (?,?,?,?,?,?)",
+	[S_MUTES] =
+		"SELECT " MUTE_COLS " FROM mutes WHERE until > ?"
+		" ORDER BY id LIMIT ?",
+	[S_MUTE_DEL] = "DELETE FROM mutes WHERE id = ?",
+	[S_MUTE_DEL_ALL] = "DELETE FROM mutes",
+	[S_MUTES_EXPIRED] =
+		"SELECT " MUTE_COLS " FROM mutes WHERE until <= ?"
+		" ORDER BY id LIMIT ?",
+	[S_MUTE_HOLD] = "UPDATE mutes SET held = held + 1 WHERE id = ?",
+	[S_KV_GET] = "SELECT v FROM kv WHERE k = ?",
+	[S_KV_SET] =
+		"INSERT INTO kv (k, v) VALUES (?1, ?2)"
+		" ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+	[S_PRUNE] =
+		"DELETE FROM alerts WHERE id IN (SELECT a.id FROM alerts a"
+		" WHERE a.received_at < ?1 AND NOT EXISTS (SELECT 1 FROM"
+		" deliveries d WHERE d.alert_id = a.id AND d.state IN "
+		OPEN_STATES ") ORDER BY a.received_at LIMIT ?2)",
+};
+
+struct store {
+	sqlite3 *db;
+	int lockfd;
+	int in_txn;
+	/* SQLite rolled the open transaction back on its own (I/O error,
+	 * disk full): the next commit must fail, whatever came after. */
+	int txn_lost;
+	sqlite3_stmt *stmt[S_COUNT];
+	char errmsg[512];
+};
+
+static const char *const state_names[DS_COUNT] = {
+	"pending", "sending", "sent", "retrying", "failed", "muted",
+	"suppressed"
+};
+
+const char *delivery_state_name(int state)
+{
+	if (state < 0 || state >= DS_COUNT)
+		return "unknown";
+	return state_names[state];
+}
+
+/* --- errors and small helpers --- */
+
+/* Records "what: sqlite message" and resets s (if any); returns -1. */
+static int sql_fail(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	snprintf(st->errmsg, sizeof(st->errmsg), "%s: %s", what,
+		 sqlite3_errmsg(st->db));
+	if (s != NULL)
+		sqlite3_reset(s);
+	return -1;
+}
+
+static int sql_fail_msg(struct store *st, sqlite3_stmt *s, const char *what,
+		    const char *msg)
+{
+	snprintf(st->errmsg, sizeof(st->errmsg), "%s: %s", what, msg);
+	if (s != NULL)
+		sqlite3_reset(s);
+	return -1;
+}
+
+const char *store_errmsg(const struct store *st)
+{
+	return st->errmsg;
+}
+
+/* Binds v, or NULL when v is 0 (the "none" of every optional column). */
+static void bind_opt(sqlite3_stmt *s, int i, int64_t v)
+{
+	if (v == 0)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_int64(s, i, v);
+}
+
+/* Binds a string the caller keeps alive until the statement is reset;
+ * NULL binds SQL NULL. */
+static void bind_str(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+/* Runs a statement that returns no rows. */
+static int exec_stmt(struct store *st, int id, const char *what)
+{
+	sqlite3_stmt *s = st->stmt[id];
+
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return sql_fail(st, s, what);
+	sqlite3_reset(s);
+	return 0;
+}
+
+/* Runs a statement returning one integer (NULL reads as 0). */
+static int query_int64(struct store *st, int id, const char *what,
+		       int64_t *out)
+{
+	sqlite3_stmt *s = st->stmt[id];
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(st, s, what);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return 0;
+}
+
+/* Copies a text column (NULL reads as "") into a fixed buffer. */
+static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t size)
+{
+	const char *v = (const char *)sqlite3_column_text(s, i);
+
+	str_copy(dst, v != NULL ? v : "", size);
+}
+
+/* Duplicates a text column into *out (NULL stays NULL); -1 on OOM. */
+static int col_dup(sqlite3_stmt *s, int i, char **out)
+{
+	const char *v;
+	int n;
+
+	*out = NULL;
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return 0;
+	v = (const char *)sqlite3_column_text(s, i);
+	if (v == NULL)
+		return -1;
+	n = sqlite3_column_bytes(s, i);
+	if ((*out = malloc((size_t)n + 1)) == NULL)
+		return -1;
+	memcpy(*out, v, (size_t)n + 1);
+	return 0;
+}
+
+static void read_delivery(sqlite3_stmt *s, int c, struct delivery *d)
+{
+	d->alert_id = sqlite3_column_int64(s, c + 0);
+	d->chat_id = sqlite3_column_int64(s, c + 1);
+	d->thread_id = sqlite3_column_int64(s, c + 2);
+	d->state = sqlite3_column_int(s, c + 3);
+	d->flags = sqlite3_column_int(s, c + 4);
+	d->attempts = sqlite3_column_int(s, c + 5);
+	d->due_at = sqlite3_column_int64(s, c + 6);
+	d->message_id = sqlite3_column_int64(s, c + 7);
+	d->sent_at = sqlite3_column_int64(s, c + 8);
+	d->updated_at = sqlite3_column_int64(s, c + 9);
+	col_copy(s, c + 10, d->last_error, sizeof(d->last_error));
+}
+
+/* Loads ALERT_COLS starting at column c. On -1 (out of memory) a holds
+ * nothing to free. */
+static int read_alert(sqlite3_stmt *s, int c, struct alert *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->id = sqlite3_column_int64(s, c + 0);
+	a->received_at = sqlite3_column_int64(s, c + 1);
+	a->severity = (enum severity)sqlite3_column_int(s, c + 2);
+	a->status = (enum alert_status)sqlite3_column_int(s, c + 3);
+	if (col_dup(s, c + 4, &a->source) != 0 ||
+	    col_dup(s, c + 5, &a->title) != 0 ||
+	    col_dup(s, c + 6, &a->text) != 0 ||
+	    col_dup(s, c + 7, &a->key) != 0 ||
+	    col_dup(s, c + 8, &a->url) != 0 ||
+	    col_dup(s, c + 9, &a->labels) != 0) {
+		alert_free(a);
+		return -1;
+	}
+	a->peer_uid = sqlite3_column_int64(s, c + 10);
+	a->peer_pid = sqlite3_column_int64(s, c + 11);
+	a->repeats = sqlite3_column_int(s, c + 12);
+	return 0;
+}
+
+static void read_mute(sqlite3_stmt *s, struct mute *m)
+{
+	m->id = sqlite3_column_int64(s, 0);
+	m->until = sqlite3_column_int64(s, 1);
+	col_copy(s, 2, m->source, sizeof(m->source));
+	m->max_severity = sqlite3_column_int(s, 3);
+	col_copy(s, 4, m->created_by, sizeof(m->created_by));
+	m->created_at = sqlite3_column_int64(s, 5);
+	m->held = sqlite3_column_int64(s, 6);
+}
+
+/* --- opening --- */
+
+/* Runs a pragma and copies its first result column (if any) into out. */
+static int pragma(sqlite3 *db, const char *sql, char *out, size_t outlen)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(s);
+	if (out != NULL && outlen > 0) {
+		out[0] = '\0';
+		if (rc == SQLITE_ROW)
+			col_copy(s, 0, out, outlen);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int configure(sqlite3 *db, char *err, size_t errlen,
+		     const char *path)
+{
+	static const char *const pragmas[] = {
+		"PRAGMA synchronous = FULL",
+		"PRAGMA foreign_keys = ON",
+		/* 2000 KiB of page cache: memory must not grow with the
+		 * queue. */
+		"PRAGMA cache_size = -2000",
+		/* temp_store stays FILE: a rare big sort or UPDATE then
+		 * spills to disk instead of growing the heap. */
+		/* Keep a checkpointed WAL from staying at its peak size. */
+		"PRAGMA journal_size_limit = 67108864",
+	};
+	char mode[16];
+
+	if (pragma(db, "PRAGMA journal_mode = WAL", mode, sizeof(mode)) != 0)
+		goto bad;
+	if (strcmp(mode, "wal") != 0) {
+		snprintf(err, errlen, "cannot open store %s: journal_mode is"
+			 " %s, not wal", path, mode);
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(pragmas); i++)
+		if (pragma(db, pragmas[i], NULL, 0) != 0)
+			goto bad;
+	return 0;
+bad:
+	snprintf(err, errlen, "cannot open store %s: %s", path,
+		 sqlite3_errmsg(db));
+	return -1;
+}
+
+/* Applies every migration past the database's user_version, each in its
+ * own transaction together with the version bump. */
+static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	char buf[32], sql[64];
+	int version;
+
+	if (pragma(db, "PRAGMA user_version", buf, sizeof(buf)) != 0)
+		goto bad;
+	version = atoi(buf);
+	if (version > STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "store %s has schema version %d, newer"
+			 " than this opsbot supports (%d): refusing to open it",
+			 path, version, STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	for (; version < STORE_SCHEMA_VERSION; version++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+			 version + 1);
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+		    SQLITE_OK)
+			goto bad;
+		if (sqlite3_exec(db, migrations[version], NULL, NULL, NULL) !=
+			    SQLITE_OK ||
+		    sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "cannot migrate store %s to"
+				 " schema version %d: %s", path, version + 1,
+				 sqlite3_errmsg(db));
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "cannot open store %s: %s", path,
+		 sqlite3_errmsg(db));
+	return -1;
+}
+
+/* Takes "<path>.lock" exclusively. flock, not fcntl: POSIX locks on the
+ * database would be dropped when SQLite closes any fd of that file. */
+static int take_lock(const char *path, char *err, size_t errlen)
+{
+	char lock[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", path) >=
+	    sizeof(lock)) {
+		snprintf(err, errlen, "cannot open store %s: path too long",
+			 path);
+		return -1;
+	}
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open store %s: %s: %s", path,
+			 lock, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			snprintf(err, errlen, "store %s is in use by another"
+				 " opsbot (lock %s is held)", path, lock);
+		else
+			snprintf(err, errlen, "cannot open store %s: lock %s:"
+				 " %s", path, lock, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Fails clearly when the directory is missing: the store lives on a
+ * path the administrator set up, so creating it would hide a typo. */
+static int check_dir(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat sb;
+
+	if (slash == NULL)
+		return 0;
+	if ((size_t)(slash - path) >= sizeof(dir)) {
+		snprintf(err, errlen, "cannot open store %s: path too long",
+			 path);
+		return -1;
+	}
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (dir[0] == '\0')
+		return 0;
+	if (stat(dir, &sb) != 0) {
+		snprintf(err, errlen, "cannot open store %s: directory %s: %s",
+			 path, dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "cannot open store %s: %s is not a"
+			 " directory", path, dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int prepare_all(struct store *st, const char *path, char *err,
+		       size_t errlen)
+{
+	for (int i = 0; i < S_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1,
+				       SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+				       NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "cannot open store %s: preparing"
+				 " statement %d: %s", path, i,
+				 sqlite3_errmsg(st->db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A crash between a send and its commit leaves rows in SENDING: send them
+ * again (at least once, never lost). */
+static int reset_sending(struct store *st, int64_t now)
+{
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(st->stmt[S_RESET_SENDING], 1, now);
+	if (exec_stmt(st, S_RESET_SENDING, "resetting sending deliveries")
+	    != 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return store_commit(st);
+}
+
+int store_open(struct store **out, const char *path, int64_t now, char *err,
+	       size_t errlen)
+{
+	struct store *st;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+		    SQLITE_OPEN_NOMUTEX;
+
+	*out = NULL;
+	if (check_dir(path, err, errlen) != 0)
+		return -1;
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		snprintf(err, errlen, "cannot open store %s: out of memory",
+			 path);
+		return -1;
+	}
+	if ((st->lockfd = take_lock(path, err, errlen)) < 0) {
+		free(st);
+		return -1;
+	}
+	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open store %s: %s", path,
+			 st->db != NULL ? sqlite3_errmsg(st->db) :
+					  "out of memory");
+		goto bad;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	if (configure(st->db, err, errlen, path) != 0 ||
+	    migrate(st->db, path, err, errlen) != 0 ||
+	    prepare_all(st, path, err, errlen) != 0)
+		goto bad;
+	if (reset_sending(st, now) != 0) {
+		snprintf(err, errlen, "cannot open store %s: %s", path,
+			 st->errmsg);
+		goto bad;
+	}
+	*out = st;
+	return 0;
+bad:
+	store_close(st);
+	return -1;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->in_txn && st->db != NULL && !sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	/* Closing the fd releases the flock; the lock file stays (removing
+	 * it would let two daemons lock two different files). */
+	if (st->lockfd >= 0)
+		close(st->lockfd);
+	free(st);
+}
+
+/* --- transactions --- */
+
+int store_begin(struct store *st)
+{
+	if (st->in_txn) {
+		if (!sqlite3_get_autocommit(st->db))
+			return 0;
+		/* SQLite rolled back behind our back: what was written
+		 * since begin is gone, so this turn's commit must fail. */
+		st->txn_lost = 1;
+	}
+	if (exec_stmt(st, S_BEGIN, "begin") != 0)
+		return -1;
+	st->in_txn = 1;
+	return 0;
+}
+
+int store_commit(struct store *st)
+{
+	if (!st->in_txn)
+		return 0;
+	if (st->txn_lost || sqlite3_get_autocommit(st->db)) {
+		snprintf(st->errmsg, sizeof(st->errmsg), "commit: the"
+			 " transaction was rolled back after an earlier error");
+		store_rollback(st);
+		return -1;
+	}
+	if (exec_stmt(st, S_COMMIT, "commit") != 0) {
+		char msg[sizeof(st->errmsg)];
+
+		/* Keep COMMIT's error, not ROLLBACK's. */
+		memcpy(msg, st->errmsg, sizeof(msg));
+		store_rollback(st);
+		memcpy(st->errmsg, msg, sizeof(msg));
+		return -1;
+	}
+	st->in_txn = 0;
+	return 0;
+}
+
+void store_rollback(struct store *st)
+{
+	if (st->in_txn && !sqlite3_get_autocommit(st->db))
+		exec_stmt(st, S_ROLLBACK, "rollback");
+	st->in_txn = 0;
+	st->txn_lost = 0;
+}
+
+int store_in_txn(const struct store *st)
+{
+	return st->in_txn;
+}
+
+/* --- intake --- */
+
+static int insert_deliveries(struct store *st, const struct alert *a,
+			     const struct dest *dests, size_t ndests,
+			     int state)
+{
+	sqlite3_stmt *s = st->stmt[S_DELIV_INSERT];
+
+	for (size_t i = 0; i < ndests; i++) {
+		sqlite3_bind_int64(s, 1, a->id);
+		sqlite3_bind_int64(s, 2, dests[i].chat_id);
+		bind_opt(s, 3, dests[i].thread_id);
+		sqlite3_bind_int(s, 4, state);
+		bind_opt(s, 5, state == DS_PENDING ? a->received_at : 0);
+		sqlite3_bind_int64(s, 6, a->received_at);
+		sqlite3_bind_int(s, 7, (int)a->severity);
+		if (exec_stmt(st, S_DELIV_INSERT, "inserting delivery") != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int store_alert_insert(struct store *st, struct alert *a,
+		       const struct dest *dests, size_t ndests, int state,
+		       int64_t repeat_of)
+{
+	sqlite3_stmt *s = st->stmt[S_ALERT_INSERT];
+
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, a->received_at);
+	sqlite3_bind_int(s, 2, (int)a->severity);
+	sqlite3_bind_int(s, 3, (int)a->status);
+	bind_str(s, 4, a->source);
+	bind_str(s, 5, a->title);
+	bind_str(s, 6, a->text);
+	bind_str(s, 7, a->key);
+	bind_str(s, 8, a->url);
+	bind_str(s, 9, a->labels);
+	sqlite3_bind_int64(s, 10, a->peer_uid);
+	sqlite3_bind_int64(s, 11, a->peer_pid);
+	sqlite3_bind_int(s, 12, a->repeats);
+	bind_opt(s, 13, repeat_of);
+	if (exec_stmt(st, S_ALERT_INSERT, "inserting alert") != 0)
+		return -1;
+	a->id = sqlite3_last_insert_rowid(st->db);
+	if (insert_deliveries(st, a, dests, ndests, state) == 0)
+		return 0;
+	/* Take the half-written alert out again (its deliveries cascade)
+	 * so the rest of the batch can still commit; if even that fails,
+	 * the whole turn must. */
+	sqlite3_bind_int64(st->stmt[S_ALERT_DELETE], 1, a->id);
+	if (sqlite3_step(st->stmt[S_ALERT_DELETE]) != SQLITE_DONE)
+		st->txn_lost = 1;
+	sqlite3_reset(st->stmt[S_ALERT_DELETE]);
+	a->id = 0;
+	return -1;
+}
+
+int store_last_firing(struct store *st, const char *key, int64_t *id,
+		      int64_t *received_at, int *acked)
+{
+	sqlite3_stmt *s = st->stmt[S_LAST_FIRING];
+	int rc;
+
+	bind_str(s, 1, key);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return sql_fail(st, s, "looking up firing key");
+	*id = sqlite3_column_int64(s, 0);
+	*received_at = sqlite3_column_int64(s, 1);
+	*acked = sqlite3_column_int(s, 2);
+	sqlite3_reset(s);
+	return 1;
+}
+
+int store_bump_repeat(struct store *st, int64_t alert_id)
+{
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(st->stmt[S_BUMP_REPEAT], 1, alert_id);
+	return exec_stmt(st, S_BUMP_REPEAT, "counting repeat");
+}
+
+/* --- dispatch --- */
+
+/* One skip-scan step: the first chat after `after` with due work.
+ * 1 found, 0 no more, -1 error. */
+static int next_chat(struct store *st, int64_t after, int64_t *chat,
+		     int64_t *due_at)
+{
+	sqlite3_stmt *s = st->stmt[S_NEXT_CHAT];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, after);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return sql_fail(st, s, "looking up due chats");
+	*chat = sqlite3_column_int64(s, 0);
+	*due_at = sqlite3_column_int64(s, 1);
+	sqlite3_reset(s);
+	return 1;
+}
+
+int64_t store_next_due(struct store *st, int64_t chat)
+{
+	int64_t best = 0, c = INT64_MIN, due;
+	int rc;
+
+	if (chat != 0) {
+		sqlite3_bind_int64(st->stmt[S_NEXT_DUE_CHAT], 1, chat);
+		if (query_int64(st, S_NEXT_DUE_CHAT, "looking up next due",
+				&best) != 0)
+			return -1;
+		return best;
+	}
+	/* One index seek per chat with work; chats are few. */
+	while ((rc = next_chat(st, c, &c, &due)) == 1)
+		if (best == 0 || due < best)
+			best = due;
+	return rc < 0 ? -1 : best;
+}
+
+int store_due_chats(struct store *st, int64_t *chats, size_t max)
+{
+	int64_t c = INT64_MIN, due;
+	size_t n = 0;
+	int rc = 0;
+
+	while (n < max && (rc = next_chat(st, c, &c, &due)) == 1)
+		chats[n++] = c;
+	return rc < 0 ? -1 : (int)n;
+}
+
+int store_due(struct store *st, int64_t chat, int64_t now,
+	      struct due_item *items, size_t max)
+{
+	sqlite3_stmt *s = st->stmt[S_DUE];
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	if (max > INT_MAX)
+		max = INT_MAX;
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		read_delivery(s, 0, &items[n].d);
+		if (read_alert(s, DELIV_NCOLS, &items[n].a) != 0) {
+			store_due_free(items, n);
+			return sql_fail_msg(st, s, "loading due alerts",
+					"out of memory");
+		}
+		n++;
+	}
+	if (n < max && rc != SQLITE_DONE) {
+		store_due_free(items, n);
+		return sql_fail(st, s, "loading due alerts");
+	}
+	sqlite3_reset(s);
+	return (int)n;
+}
+
+void store_due_free(struct due_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		alert_free(&items[i].a);
+}
+
+int store_delivery_update(struct store *st, const struct delivery *d)
+{
+	sqlite3_stmt *s = st->stmt[S_DELIV_UPDATE];
+
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, d->alert_id);
+	sqlite3_bind_int64(s, 2, d->chat_id);
+	bind_opt(s, 3, d->thread_id);
+	sqlite3_bind_int(s, 4, d->state);
+	sqlite3_bind_int(s, 5, d->flags);
+	sqlite3_bind_int(s, 6, d->attempts);
+	bind_opt(s, 7, d->due_at);
+	bind_opt(s, 8, d->message_id);
+	bind_opt(s, 9, d->sent_at);
+	sqlite3_bind_int64(s, 10, d->updated_at);
+	/* d lives until the reset in exec_stmt; NULL when there is none. */
+	bind_str(s, 11, d->last_error[0] != '\0' ? d->last_error : NULL);
+	return exec_stmt(st, S_DELIV_UPDATE, "updating delivery");
+}
+
+int store_migrate_chat(struct store *st, int64_t from, int64_t to)
+{
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(st->stmt[S_MIGRATE_MOVE], 1, from);
+	sqlite3_bind_int64(st->stmt[S_MIGRATE_MOVE], 2, to);
+	if (exec_stmt(st, S_MIGRATE_MOVE, "migrating chat") != 0)
+		return -1;
+	/* What is left collided with a row the new chat already had. */
+	sqlite3_bind_int64(st->stmt[S_MIGRATE_DROP], 1, from);
+	return exec_stmt(st, S_MIGRATE_DROP, "migrating chat");
+}
+
+int store_original_delivery(struct store *st, const char *key, int64_t chat,
+			    int64_t before, struct delivery *out)
+{
+	sqlite3_stmt *s = st->stmt[S_ORIG_DELIV];
+	int rc;
+
+	bind_str(s, 1, key);
+	sqlite3_bind_int64(s, 2, chat);
+	sqlite3_bind_int64(s, 3, before);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return sql_fail(st, s, "looking up original delivery");
+	read_delivery(s, 0, out);
+	sqlite3_reset(s);
+	return 1;
+}
+
+/* --- reading, for commands --- */
+
+int store_alert_get(struct store *st, int64_t id, struct alert *out)
+{
+	sqlite3_stmt *s = st->stmt[S_ALERT_GET];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return sql_fail(st, s, "loading alert");
+	if (read_alert(s, 0, out) != 0)
+		return sql_fail_msg(st, s, "loading alert", "out of memory");
+	sqlite3_reset(s);
+	return 1;
+}
+
+int store_deliveries(struct store *st, int64_t alert_id, struct delivery *out,
+		     size_t max)
+{
+	sqlite3_stmt *s = st->stmt[S_DELIVERIES];
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	if (max > INT_MAX)
+		max = INT_MAX;
+	sqlite3_bind_int64(s, 1, alert_id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		read_delivery(s, 0, &out[n++]);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(st, s, "loading deliveries");
+	sqlite3_reset(s);
+	return (int)n;
+}
+
+int store_recent(struct store *st, int min_severity, struct alert *out,
+		 size_t max)
+{
+	sqlite3_stmt *s = st->stmt[S_RECENT];
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	if (max > INT_MAX)
+		max = INT_MAX;
+	sqlite3_bind_int(s, 1, min_severity);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (read_alert(s, 0, &out[n]) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		while (n > 0)
+			alert_free(&out[--n]);
+		return rc == SQLITE_NOMEM ?
+			sql_fail_msg(st, s, "loading alerts", "out of memory") :
+			sql_fail(st, s, "loading alerts");
+	}
+	sqlite3_reset(s);
+	return (int)n;
+}
+
+static int stats_states(struct store *st, struct store_stats *out)
+{
+	sqlite3_stmt *s = st->stmt[S_STATS_STATES];
+
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return sql_fail(st, s, "counting deliveries");
+	for (int i = 0; i < DS_COUNT; i++)
+		out->by_state[i] = sqlite3_column_int64(s, i);
+	sqlite3_reset(s);
+	return 0;
+}
+
+/* The oldest undelivered alert is the one with the smallest id among
+ * due rows (ids grow with arrival, and received_at is the arrival time):
+ * the minimum over each chat's queue per severity, found by index seeks
+ * instead of a join over every due row. */
+static int stats_oldest(struct store *st, struct store_stats *out)
+{
+	sqlite3_stmt *s = st->stmt[S_STATS_OLDEST];
+	int64_t chat = INT64_MIN, due, id, oldest = 0;
+	int rc;
+
+	while ((rc = next_chat(st, chat, &chat, &due)) == 1) {
+		for (int sev = 0; sev < SEV_COUNT; sev++) {
+			sqlite3_bind_int64(s, 1, chat);
+			sqlite3_bind_int(s, 2, sev);
+			if (query_int64(st, S_STATS_OLDEST, "finding oldest"
+					" undelivered", &id) != 0)
+				return -1;
+			if (id != 0 && (oldest == 0 || id < oldest))
+				oldest = id;
+		}
+	}
+	if (rc < 0)
+		return -1;
+	out->oldest_undelivered = 0;
+	if (oldest == 0)
+		return 0;
+	sqlite3_bind_int64(st->stmt[S_RECEIVED_AT], 1, oldest);
+	return query_int64(st, S_RECEIVED_AT, "finding oldest undelivered",
+			   &out->oldest_undelivered);
+}
+
+static int stats_sent(struct store *st, int64_t now, struct store_stats *out)
+{
+	sqlite3_stmt *s = st->stmt[S_STATS_SENT];
+
+	sqlite3_bind_int64(s, 1, now - 3600 * 1000);
+	sqlite3_bind_int64(s, 2, now - 24 * 3600 * 1000);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return sql_fail(st, s, "counting sent deliveries");
+	out->sent_hour = sqlite3_column_int64(s, 0);
+	out->sent_day = sqlite3_column_int64(s, 1);
+	sqlite3_reset(s);
+	return 0;
+}
+
+int store_stats(struct store *st, int64_t now, struct store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (stats_states(st, out) != 0 ||
+	    query_int64(st, S_STATS_ALERTS, "counting alerts",
+			&out->alerts) != 0 ||
+	    stats_oldest(st, out) != 0 ||
+	    query_int64(st, S_STATS_RETRY, "finding next retry",
+			&out->next_retry) != 0 ||
+	    stats_sent(st, now, out) != 0 ||
+	    query_int64(st, S_STATS_BYTES, "measuring database",
+			&out->db_bytes) != 0)
+		return -1;
+	return 0;
+}
+
+int store_ack_get(struct store *st, int64_t alert_id, char *by, size_t bylen,
+		  int64_t *at)
+{
+	sqlite3_stmt *s = st->stmt[S_ACK_GET];
+	int rc, acked = 0;
+
+	sqlite3_bind_int64(s, 1, alert_id);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(st, s, "loading ack");
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+		acked = 1;
+		if (by != NULL && bylen > 0)
+			col_copy(s, 0, by, bylen);
+		if (at != NULL)
+			*at = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	return acked;
+}
+
+/* --- operator actions --- */
+
+int store_retry_now(struct store *st, int64_t alert_id, int64_t now)
+{
+	int id = alert_id != 0 ? S_RETRY_ONE : S_RETRY_ALL;
+	sqlite3_stmt *s = st->stmt[id];
+
+	if (store_begin(st) != 0)
+		return -1;
+	if (alert_id != 0) {
+		sqlite3_bind_int64(s, 1, alert_id);
+		sqlite3_bind_int64(s, 2, now);
+	} else {
+		sqlite3_bind_int64(s, 1, now);
+	}
+	if (exec_stmt(st, id, "retrying deliveries") != 0)
+		return -1;
+	return sqlite3_changes(st->db);
+}
+
+int store_ack(struct store *st, int64_t alert_id, const char *by, int64_t at)
+{
+	sqlite3_stmt *s = st->stmt[S_ACK];
+
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, alert_id);
+	bind_str(s, 2, by);
+	sqlite3_bind_int64(s, 3, at);
+	if (exec_stmt(st, S_ACK, "recording ack") != 0)
+		return -1;
+	return sqlite3_changes(st->db) > 0 ? 0 : 1;
+}
+
+int store_mute_add(struct store *st, struct mute *m)
+{
+	sqlite3_stmt *s = st->stmt[S_MUTE_ADD];
+
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, m->until);
+	bind_str(s, 2, m->source);
+	sqlite3_bind_int(s, 3, m->max_severity);
+	bind_str(s, 4, m->created_by);
+	sqlite3_bind_int64(s, 5, m->created_at);
+	sqlite3_bind_int64(s, 6, m->held);
+	if (exec_stmt(st, S_MUTE_ADD, "adding mute") != 0)
+		return -1;
+	m->id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+static int load_mutes(struct store *st, int id, int64_t now, struct mute *out,
+		      size_t max)
+{
+	sqlite3_stmt *s = st->stmt[id];
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	if (max > INT_MAX)
+		max = INT_MAX;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		read_mute(s, &out[n++]);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(st, s, "loading mutes");
+	sqlite3_reset(s);
+	return (int)n;
+}
+
+int store_mutes(struct store *st, int64_t now, struct mute *out, size_t max)
+{
+	return load_mutes(st, S_MUTES, now, out, max);
+}
+
+int store_mute_del(struct store *st, int64_t id)
+{
+	if (store_begin(st) != 0)
+		return -1;
+	if (id == 0)
+		return exec_stmt(st, S_MUTE_DEL_ALL, "deleting mutes") != 0 ?
+			-1 : sqlite3_changes(st->db);
+	sqlite3_bind_int64(st->stmt[S_MUTE_DEL], 1, id);
+	if (exec_stmt(st, S_MUTE_DEL, "deleting mute") != 0)
+		return -1;
+	return sqlite3_changes(st->db);
+}
+
+int store_mutes_expire(struct store *st, int64_t now, struct mute *out,
+		       size_t max)
+{
+	int n;
+
+	if (store_begin(st) != 0)
+		return -1;
+	if ((n = load_mutes(st, S_MUTES_EXPIRED, now, out, max)) < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		sqlite3_bind_int64(st->stmt[S_MUTE_DEL], 1, out[i].id);
+		if (exec_stmt(st, S_MUTE_DEL, "expiring mute") != 0)
+			return -1;
+	}
+	return n;
+}
+
+int store_mute_hold(struct store *st, int64_t mute_id)
+{
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(st->stmt[S_MUTE_HOLD], 1, mute_id);
+	return exec_stmt(st, S_MUTE_HOLD, "counting held delivery");
+}
+
+/* --- small state --- */
+
+int store_kv_get(struct store *st, const char *key, char *val, size_t vlen)
+{
+	sqlite3_stmt *s = st->stmt[S_KV_GET];
+	int rc;
+
+	bind_str(s, 1, key);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 0;
+	}
+	if (rc != SQLITE_ROW)
+		return sql_fail(st, s, "reading state");
+	/* A cut value (an offset, a token) would be wrong, not short. */
+	if ((size_t)sqlite3_column_bytes(s, 0) >= vlen)
+		return sql_fail_msg(st, s, "reading state", "value too long");
+	col_copy(s, 0, val, vlen);
+	sqlite3_reset(s);
+	return 1;
+}
+
+int store_kv_set(struct store *st, const char *key, const char *val)
+{
+	sqlite3_stmt *s = st->stmt[S_KV_SET];
+
+	if (store_begin(st) != 0)
+		return -1;
+	bind_str(s, 1, key);
+	bind_str(s, 2, val);
+	return exec_stmt(st, S_KV_SET, "writing state");
+}
+
+int store_prune(struct store *st, int64_t cutoff, int batch)
+{
+	sqlite3_stmt *s = st->stmt[S_PRUNE];
+
+	if (batch <= 0)
+		return 0;
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, cutoff);
+	sqlite3_bind_int(s, 2, batch);
+	if (exec_stmt(st, S_PRUNE, "pruning alerts") != 0)
+		return -1;
+	return sqlite3_changes(st->db);
+}

@@ -1,0 +1,201 @@
+/*
+ * store.h - the durable store: alerts, one delivery row per (alert, chat),
+ * mutes and a key/value table, in one SQLite database (WAL,
+ * synchronous=FULL).
+ *
+ * Every write happens inside the one transaction of the current loop turn:
+ * the first write opens it (store_begin is idempotent), store_commit()
+ * makes it durable, and only then does the loop answer clients or act on
+ * what it wrote. Functions return 0 (or a count) on success and -1 on an
+ * SQLite error, with the message in the store (store_errmsg). They never
+ * log.
+ *
+ * Times are wall-clock milliseconds (they must survive a reboot).
+ */
+#ifndef OPSBOT_STORE_H
+#define OPSBOT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alert.h"
+
+enum delivery_state {
+	DS_PENDING = 0,    /* not tried yet; due_at set */
+	DS_SENDING = 1,    /* request in flight; becomes PENDING on open */
+	DS_SENT = 2,       /* Telegram accepted it; message_id set */
+	DS_RETRYING = 3,   /* transient failure; due_at is the next try */
+	DS_FAILED = 4,     /* permanent failure or too old; last_error says */
+	DS_MUTED = 5,      /* held by a mute; never sent unless retried */
+	DS_SUPPRESSED = 6, /* repeat of a firing key within the window */
+	DS_COUNT
+};
+
+/* Bits of delivery.flags. */
+#define DF_PLAIN 0x1     /* send as escaped plain text (HTML was refused) */
+#define DF_NO_THREAD 0x2 /* the forum topic is gone: send without it */
+#define DF_PACKED 0x4    /* was delivered inside a packed message */
+#define DF_EDITED 0x8    /* the original message was edited to resolved */
+
+struct dest {
+	int64_t chat_id;
+	int64_t thread_id; /* 0 = none */
+};
+
+struct delivery {
+	int64_t alert_id;
+	int64_t chat_id;
+	int64_t thread_id;
+	int state;          /* enum delivery_state */
+	int flags;          /* DF_* */
+	int attempts;
+	int64_t due_at;     /* next attempt (wall ms); 0 when not due */
+	int64_t message_id; /* Telegram message id; 0 = none */
+	int64_t sent_at;    /* wall ms; 0 = not sent */
+	int64_t updated_at; /* wall ms of the last change */
+	char last_error[256];
+};
+
+/* A due delivery with its alert, for dispatch. */
+struct due_item {
+	struct delivery d;
+	struct alert a; /* owned: alert_free() each, or store_due_free() */
+};
+
+struct mute {
+	int64_t id;
+	int64_t until;      /* wall ms */
+	char source[128];   /* glob; "" = any source */
+	int max_severity;   /* mutes alerts this severe or less (SEV_*); -1 any */
+	char created_by[64];
+	int64_t created_at;
+	int64_t held;       /* deliveries held by this mute so far */
+};
+
+struct store_stats {
+	int64_t alerts;             /* rows in alerts */
+	int64_t by_state[DS_COUNT]; /* deliveries per state */
+	int64_t oldest_undelivered; /* wall ms of the oldest due alert; 0 none */
+	int64_t next_retry;         /* earliest due_at of RETRYING; 0 none */
+	int64_t sent_hour;          /* deliveries sent in the last hour */
+	int64_t sent_day;
+	int64_t db_bytes;           /* page_count * page_size */
+};
+
+struct store;
+
+/* Opens (creating and migrating as needed) the database at path, takes an
+ * exclusive lock on "<path>.lock" so a second daemon refuses to run on the
+ * same store, and turns every SENDING row back into PENDING (due now): a
+ * crash between send and commit repeats a message, never drops one.
+ * Returns 0 and *out (caller closes), or -1 with a message in err. */
+int store_open(struct store **out, const char *path, int64_t now, char *err,
+	       size_t errlen);
+void store_close(struct store *st);
+const char *store_errmsg(const struct store *st);
+
+/* Transaction of the loop turn. begin is idempotent; commit is a no-op
+ * when nothing was written. A failed commit rolls back and returns -1:
+ * nothing since begin happened. */
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+void store_rollback(struct store *st);
+int store_in_txn(const struct store *st);
+
+/* --- intake --- */
+
+/* Inserts a (a->received_at set by the caller) and one delivery per dest
+ * with the given initial state (PENDING, MUTED or SUPPRESSED), due at
+ * a->received_at when PENDING. repeat_of: the original alert's id when
+ * this one repeats a firing key, else 0. Sets a->id. */
+int store_alert_insert(struct store *st, struct alert *a,
+		       const struct dest *dests, size_t ndests, int state,
+		       int64_t repeat_of);
+
+/* The newest alert with this key that is firing, is not itself a repeat,
+ * and has no resolved alert with the same key after it. Returns 1 and
+ * fills *id, *received_at, *acked (1 if acked); 0 if none; -1 on error. */
+int store_last_firing(struct store *st, const char *key, int64_t *id,
+		      int64_t *received_at, int *acked);
+/* Adds one to the original's repeat count. */
+int store_bump_repeat(struct store *st, int64_t alert_id);
+
+/* --- dispatch --- */
+
+/* Earliest due_at over all chats (or one chat if chat != 0); 0 if
+ * nothing is due ever. Uses the (chat_id, due_at) index: O(log n).
+ * -1 on error: it reads as "due now", so the caller's store_due runs and
+ * reports the error instead of the queue stalling silently. */
+int64_t store_next_due(struct store *st, int64_t chat);
+
+/* Chats that have deliveries with due_at set (at most max). */
+int store_due_chats(struct store *st, int64_t *chats, size_t max);
+
+/* Up to max deliveries of chat with due_at <= now, most severe first,
+ * then oldest first, each with its alert loaded. Returns the count. */
+int store_due(struct store *st, int64_t chat, int64_t now,
+	      struct due_item *items, size_t max);
+void store_due_free(struct due_item *items, size_t n);
+
+/* Writes every field of d (matched by alert_id and chat_id); updated_at
+ * is set from d. due_at must be 0 unless state is PENDING or RETRYING. */
+int store_delivery_update(struct store *st, const struct delivery *d);
+
+/* Moves every delivery of chat from to chat to (group became supergroup),
+ * keeping state; rows that would collide are dropped from the old chat. */
+int store_migrate_chat(struct store *st, int64_t from, int64_t to);
+
+/* The delivery to chat of the newest firing, non-repeat alert with key
+ * before alert id `before` that has a message_id. 1 found, 0 not. */
+int store_original_delivery(struct store *st, const char *key, int64_t chat,
+			    int64_t before, struct delivery *out);
+
+/* --- reading, for commands --- */
+
+/* Loads alert id into *out (caller alert_free()s). 1 found, 0 not. */
+int store_alert_get(struct store *st, int64_t id, struct alert *out);
+/* Deliveries of one alert, up to max. Returns the count. */
+int store_deliveries(struct store *st, int64_t alert_id, struct delivery *out,
+		     size_t max);
+/* The newest n alerts (n <= max), newest first, optionally only those at
+ * least as severe as min_severity (-1 = all). Caller alert_free()s each. */
+int store_recent(struct store *st, int min_severity, struct alert *out,
+		 size_t max);
+int store_stats(struct store *st, int64_t now, struct store_stats *out);
+/* Acked-by name and time of an alert; 1 if acked, 0 if not. */
+int store_ack_get(struct store *st, int64_t alert_id, char *by, size_t bylen,
+		  int64_t *at);
+
+/* --- operator actions --- */
+
+/* RETRYING and FAILED deliveries (of alert_id, or all when 0) become
+ * RETRYING due at now. Returns how many. */
+int store_retry_now(struct store *st, int64_t alert_id, int64_t now);
+/* Records the ack (the first ack is kept); 0 ok, 1 no such alert, -1
+ * error. */
+int store_ack(struct store *st, int64_t alert_id, const char *by, int64_t at);
+
+int store_mute_add(struct store *st, struct mute *m); /* sets m->id */
+/* Active mutes (until > now), at most max. */
+int store_mutes(struct store *st, int64_t now, struct mute *out, size_t max);
+/* Deletes mute id (all when 0). Returns how many were deleted. */
+int store_mute_del(struct store *st, int64_t id);
+/* Expired mutes (until <= now): copies at most max into out and deletes
+ * them. Returns the count. */
+int store_mutes_expire(struct store *st, int64_t now, struct mute *out,
+		       size_t max);
+int store_mute_hold(struct store *st, int64_t mute_id);
+
+/* --- small state --- */
+
+/* 1 found (value copied), 0 absent, -1 error. */
+int store_kv_get(struct store *st, const char *key, char *val, size_t vlen);
+int store_kv_set(struct store *st, const char *key, const char *val);
+
+/* Deletes up to batch alerts received before cutoff that have no due or
+ * in-flight delivery (with their deliveries). Returns how many. */
+int store_prune(struct store *st, int64_t cutoff, int batch);
+
+const char *delivery_state_name(int state);
+
+#endif

@@ -1,0 +1,1302 @@
+/*
+ * config.c - loads the libconfig file into struct config: every key is
+ * type- and range-checked against a table, unknown keys are refused with a
+ * hint, the bot token is resolved (OPSBOT_TOKEN > token_file > token), and
+ * every problem is reported as "FILE:LINE: message", one per line.
+ *
+ * Never logs; never echoes any part of a token.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alerts/alert.h"
+#include "bot/log.h"
+#include "bot/util.h"
+
+/* A config file is a few KiB; refuse anything absurd before parsing it. */
+#define CONFIG_MAX_TEXT (1024 * 1024)
+/* Longest line kept per problem; longer ones are cut. */
+#define CONFIG_MAX_MSG 1024
+/* How much of a user string we quote back in a message. */
+#define CONFIG_MAX_QUOTE 64
+
+/* Everything one load needs: the result, the problem lists, and the token
+ * settings that are only resolved once the whole file has been read. */
+struct ctx {
+	struct config *cfg;
+	const char *name;
+	const char *env_token;
+
+	char *err;
+	size_t errlen, errpos;
+	int errfull, nerr;
+	char *warn;
+	size_t warnlen, warnpos;
+	int warnfull;
+
+	int chats_line;           /* -1 = telegram.chats absent */
+	int chats_len;            /* entries written, -1 = not a list */
+	int token_line, token_file_line; /* 0 = not set */
+	char token[256];          /* inline telegram.token */
+	char token_file[4096];
+	int token_refused;        /* a token key was set but refused */
+};
+
+/* ---- problem lists ----------------------------------------------------- */
+
+/* Appends "NAME[:LINE]: text" to buf as a new line, keeping room for the
+ * "... more" marker so that the reader knows something was cut. */
+static void add_line(char *buf, size_t len, size_t *pos, int *full,
+		     const char *more, const char *name, int line,
+		     const char *text)
+{
+	char tmp[CONFIG_MAX_MSG];
+	size_t n, sep, moren = strlen(more);
+
+	if (buf == NULL || len == 0 || *full)
+		return;
+	if (line > 0)
+		snprintf(tmp, sizeof(tmp), "%s:%d: %s", name, line, text);
+	else
+		snprintf(tmp, sizeof(tmp), "%s: %s", name, text);
+	n = strlen(tmp);
+	sep = *pos > 0;
+	if (*pos + sep + n + 1 + moren + 1 <= len) {
+		if (sep)
+			buf[(*pos)++] = '\n';
+		memcpy(buf + *pos, tmp, n + 1);
+		*pos += n;
+		return;
+	}
+	*full = 1;
+	if (*pos + sep + moren + 1 <= len) {
+		if (sep)
+			buf[(*pos)++] = '\n';
+		memcpy(buf + *pos, more, moren + 1);
+		*pos += moren;
+	} else if (*pos == 0) {
+		str_copy(buf, tmp, len); /* tiny buffer: cut the first line */
+	}
+}
+
+static void error_at(struct ctx *c, int line, const char *fmt, ...)
+	ATTR_PRINTF(3, 4);
+static void error_at(struct ctx *c, int line, const char *fmt, ...)
+{
+	char text[CONFIG_MAX_MSG];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	c->nerr++;
+	add_line(c->err, c->errlen, &c->errpos, &c->errfull,
+		 "... more errors", c->name, line, text);
+}
+
+static void warn_at(struct ctx *c, int line, const char *fmt, ...)
+	ATTR_PRINTF(3, 4);
+static void warn_at(struct ctx *c, int line, const char *fmt, ...)
+{
+	char text[CONFIG_MAX_MSG];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	add_line(c->warn, c->warnlen, &c->warnpos, &c->warnfull,
+		 "... more warnings", c->name, line, text);
+}
+
+/* A user string made safe to quote: bounded, one line, printable. */
+static const char *quote(char *dst, size_t size, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < size; i++)
+		dst[i] = iscntrl((unsigned char)s[i]) ? '?' : s[i];
+	dst[i] = '\0';
+	if (s[i] != '\0' && size > 4)
+		memcpy(dst + size - 4, "...", 4);
+	return dst;
+}
+
+static int line_of(const config_setting_t *s)
+{
+	return (int)config_setting_source_line(s);
+}
+
+/* ---- the key tables ---------------------------------------------------- */
+
+enum kind {
+	K_INT,      /* int field */
+	K_SIZE,     /* size_t field */
+	K_NUM,      /* double field: int or float in the file */
+	K_BOOL,     /* int field, 0/1 */
+	K_STR,      /* char[size] field */
+	K_PATH,     /* char[size] field, non-empty */
+	K_URL,      /* char[size] field: http(s) URL, trailing '/' dropped */
+	K_CHATS,    /* int64_t[size] at off, count at noff: non-zero, unique */
+	K_USERS,    /* int64_t[size] at off, count at noff: positive */
+	K_UIDS,     /* uid_t[size] at off, count at noff */
+	K_MODE,     /* mode_t field: "0660" or 660 */
+	K_SEVERITY, /* int field: enum severity */
+	K_LOGLEVEL, /* int field: enum log_level */
+	K_TOKEN,    /* kept in the ctx until every source is known */
+	K_TOKENFILE,
+	K_INT64,    /* int64_t field */
+};
+
+struct key {
+	const char *name;
+	enum kind kind;
+	double lo, hi;
+	size_t off, size, noff;
+};
+
+#define CFG_FIELD_SIZE(f) sizeof(((struct config *)0)->f)
+#define K(n, k, lo, hi, f) \
+	{ n, k, lo, hi, offsetof(struct config, f), CFG_FIELD_SIZE(f), 0 }
+#define KLIST(n, k, f, cnt) \
+	{ n, k, 0, 0, offsetof(struct config, f), \
+	  ARRAY_LEN(((struct config *)0)->f), offsetof(struct config, cnt) }
+#define KNONE(n, k) { n, k, 0, 0, 0, 0, 0 }
+
+static const struct key telegram_keys[] = {
+	K("api_url", K_URL, 0, 0, api_url),
+	KNONE("token", K_TOKEN),
+	KNONE("token_file", K_TOKENFILE),
+	KLIST("chats", K_CHATS, chats, nchats),
+	KLIST("admins", K_USERS, admins, nadmins),
+	KLIST("viewers", K_USERS, viewers, nviewers),
+	K("poll_timeout", K_INT, 0, 600, poll_timeout),
+	K("connect_timeout", K_INT, 1, 300, connect_timeout),
+	K("request_timeout", K_INT, 1, 600, request_timeout),
+};
+
+static const struct key socket_keys[] = {
+	K("path", K_PATH, 0, 0, socket_path),
+	K("mode", K_MODE, 0, 0777, socket_mode),
+	K("group", K_STR, 0, 0, socket_group),
+	KLIST("allowed_uids", K_UIDS, allowed_uids, nallowed_uids),
+	K("max_clients", K_INT, 1, 65536, max_clients),
+	K("max_line", K_SIZE, 1024, 16777216, max_line),
+	K("max_output", K_SIZE, 4096, 1073741824, max_output),
+	K("idle_timeout", K_INT, 1, 86400, idle_timeout),
+};
+
+static const struct key store_keys[] = {
+	K("path", K_PATH, 0, 0, store_path),
+	K("retention_days", K_INT, 1, 3650, retention_days),
+};
+
+static const struct key limits_keys[] = {
+	K("global_per_second", K_NUM, 0.1, 1000, global_per_second),
+	K("chat_per_second", K_NUM, 0.01, 100, chat_per_second),
+	K("group_per_minute", K_INT, 1, 1000, group_per_minute),
+	K("retry_after_cap", K_INT, 1, 86400, retry_after_cap),
+};
+
+static const struct key retry_keys[] = {
+	K("base", K_NUM, 0.01, 3600, retry_base),
+	K("cap", K_NUM, 0.01, 86400, retry_cap),
+	K("max_age", K_INT, 60, 2592000, max_age),
+	K("breaker_threshold", K_INT, 1, 1000, breaker_threshold),
+};
+
+static const struct key delivery_keys[] = {
+	K("notify_severity", K_SEVERITY, 0, 0, notify_severity),
+	K("link_preview", K_BOOL, 0, 0, link_preview),
+	K("repeat_window", K_INT, 0, 86400, repeat_window),
+	K("pack", K_BOOL, 0, 0, pack),
+	K("buttons", K_BOOL, 0, 0, buttons),
+};
+
+static const struct key log_keys[] = {
+	K("level", K_LOGLEVEL, 0, 0, log_level),
+};
+
+#define ROUTE_FIELD_SIZE(f) sizeof(((struct route *)0)->f)
+static const struct key route_keys[] = {
+	{ "source", K_STR, 0, 0, offsetof(struct route, source),
+	  ROUTE_FIELD_SIZE(source), 0 },
+	{ "min_severity", K_SEVERITY, 0, 0,
+	  offsetof(struct route, min_severity),
+	  ROUTE_FIELD_SIZE(min_severity), 0 },
+	{ "chats", K_CHATS, 0, 0, offsetof(struct route, chats),
+	  ARRAY_LEN(((struct route *)0)->chats),
+	  offsetof(struct route, nchats) },
+	{ "thread_id", K_INT64, 0, 0, offsetof(struct route, thread_id),
+	  ROUTE_FIELD_SIZE(thread_id), 0 },
+};
+
+struct section {
+	const char *name;
+	const struct key *keys;
+	size_t nkeys;
+};
+
+static const struct section sections[] = {
+	{ "telegram", telegram_keys, ARRAY_LEN(telegram_keys) },
+	{ "socket", socket_keys, ARRAY_LEN(socket_keys) },
+	{ "store", store_keys, ARRAY_LEN(store_keys) },
+	{ "limits", limits_keys, ARRAY_LEN(limits_keys) },
+	{ "retry", retry_keys, ARRAY_LEN(retry_keys) },
+	{ "delivery", delivery_keys, ARRAY_LEN(delivery_keys) },
+	{ "routes", NULL, 0 },
+	{ "log", log_keys, ARRAY_LEN(log_keys) },
+};
+
+/* ---- unknown keys ------------------------------------------------------ */
+
+/* Levenshtein distance, or a large number for names too long to matter. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t row[64], la = strlen(a), lb = strlen(b), i, j;
+
+	if (la >= ARRAY_LEN(row) || lb >= ARRAY_LEN(row))
+		return (size_t)-1;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0], up;
+
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t best;
+
+			up = row[j];
+			best = diag + (tolower((unsigned char)a[i - 1]) !=
+				       tolower((unsigned char)b[j - 1]));
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* names is an array of structs whose first member is a const char *name,
+ * stride bytes apart. */
+static void unknown_key(struct ctx *c, const config_setting_t *s,
+			const char *prefix, const void *names, size_t n,
+			size_t stride)
+{
+	const char *name = config_setting_name(s), *best = NULL;
+	size_t bestd = 3;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *cand;
+		size_t d;
+
+		memcpy(&cand, (const char *)names + i * stride, sizeof(cand));
+		d = edit_distance(name, cand);
+		if (d < bestd) {
+			bestd = d;
+			best = cand;
+		}
+	}
+	if (best != NULL)
+		error_at(c, line_of(s), "unknown key \"%s%s%s\" (did you mean "
+			 "\"%s\"?)", prefix, *prefix ? "." : "", name, best);
+	else
+		error_at(c, line_of(s), "unknown key \"%s%s%s\"", prefix,
+			 *prefix ? "." : "", name);
+}
+
+/* ---- value checks ------------------------------------------------------ */
+
+static int is_int(const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+
+	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+static const char *type_name(const config_setting_t *s)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a float";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	case CONFIG_TYPE_LIST: return "a list";
+	default: return "nothing";
+	}
+}
+
+static void wrong_type(struct ctx *c, const config_setting_t *s,
+		       const char *path, const char *expected)
+{
+	error_at(c, line_of(s), "%s: expected %s, got %s", path, expected,
+		 type_name(s));
+}
+
+/* Reads an integer in [lo, hi]; 0 on success. */
+static int get_int(struct ctx *c, const config_setting_t *s, const char *path,
+		   long long lo, long long hi, long long *out)
+{
+	long long v;
+
+	if (!is_int(s)) {
+		wrong_type(c, s, path, "an integer");
+		return -1;
+	}
+	v = config_setting_get_int64(s);
+	if (v < lo || v > hi) {
+		error_at(c, line_of(s), "%s: %lld is out of range (%lld..%lld)",
+			 path, v, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int get_num(struct ctx *c, const config_setting_t *s, const char *path,
+		   double lo, double hi, double *out)
+{
+	double v;
+
+	if (is_int(s))
+		v = (double)config_setting_get_int64(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+		v = config_setting_get_float(s);
+	else {
+		wrong_type(c, s, path, "a number");
+		return -1;
+	}
+	if (!isfinite(v) || v < lo || v > hi) {
+		error_at(c, line_of(s), "%s: %g is out of range (%g..%g)",
+			 path, v, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The string value, or NULL after reporting a wrong type or a value that
+ * does not fit size bytes. */
+static const char *get_str(struct ctx *c, const config_setting_t *s,
+			   const char *path, size_t size)
+{
+	const char *v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		wrong_type(c, s, path, "a string");
+		return NULL;
+	}
+	v = config_setting_get_string(s);
+	if (v == NULL)
+		v = "";
+	if (strlen(v) >= size) {
+		error_at(c, line_of(s), "%s: too long (max %zu bytes)", path,
+			 size - 1);
+		return NULL;
+	}
+	return v;
+}
+
+/* An array (or list) of integer ids into the k->size-element array at
+ * base + k->off, its count at base + k->noff; each kind vets its values. */
+static void get_ids(struct ctx *c, const config_setting_t *s, const char *path,
+		    const struct key *k, void *base)
+{
+	size_t *count = (size_t *)((char *)base + k->noff);
+	int t = config_setting_type(s), n;
+	char epath[224];
+
+	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+		wrong_type(c, s, path,
+			   "an array of integers like [ 123, 456 ]");
+		return;
+	}
+	n = config_setting_length(s);
+	if (n < 0 || (size_t)n > k->size) {
+		error_at(c, line_of(s), "%s: too many entries (%d, max %zu)",
+			 path, n, k->size);
+		n = (int)k->size;
+	}
+	*count = 0;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, i);
+		long long v;
+
+		if (e == NULL)
+			break;
+		snprintf(epath, sizeof(epath), "%s[%d]", path, i);
+		if (!is_int(e)) {
+			wrong_type(c, e, epath, "an integer");
+			continue;
+		}
+		v = config_setting_get_int64(e);
+		if (k->kind == K_CHATS) {
+			int64_t *ids = (int64_t *)((char *)base + k->off);
+			size_t j;
+
+			if (v == 0) {
+				error_at(c, line_of(e),
+					 "%s: 0 is not a chat id", epath);
+				continue;
+			}
+			for (j = 0; j < *count && ids[j] != v; j++)
+				;
+			if (j < *count) {
+				error_at(c, line_of(e), "%s: duplicate chat id "
+					 "%lld", epath, v);
+				continue;
+			}
+			ids[(*count)++] = v;
+		} else if (k->kind == K_USERS) {
+			int64_t *ids = (int64_t *)((char *)base + k->off);
+
+			if (v <= 0) {
+				error_at(c, line_of(e), "%s: %lld is not a "
+					 "user id (user ids are positive)",
+					 epath, v);
+				continue;
+			}
+			ids[(*count)++] = v;
+		} else {
+			uid_t *ids = (uid_t *)((char *)base + k->off);
+
+			/* (uid_t)-1 means "no uid" to the kernel. */
+			if (v < 0 || v >= 4294967295LL) {
+				error_at(c, line_of(e), "%s: %lld is not a uid",
+					 epath, v);
+				continue;
+			}
+			ids[(*count)++] = (uid_t)v;
+		}
+	}
+}
+
+/* libconfig has no octal literals (0660 reads as decimal 660), so an
+ * integer mode is read digit by digit as octal, like chmod(1) does. */
+static void get_mode(struct ctx *c, const config_setting_t *s,
+		     const char *path, mode_t *out)
+{
+	char digits[32];
+	unsigned long m = 0;
+	size_t i;
+
+	if (is_int(s)) {
+		long long v = config_setting_get_int64(s);
+
+		if (v < 0)
+			goto bad;
+		snprintf(digits, sizeof(digits), "%lld", v);
+	} else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		const char *v = config_setting_get_string(s);
+
+		if (v == NULL || strlen(v) >= sizeof(digits))
+			goto bad;
+		str_copy(digits, v, sizeof(digits));
+	} else {
+		wrong_type(c, s, path, "an octal mode like \"0660\"");
+		return;
+	}
+	if (digits[0] == '\0')
+		goto bad;
+	for (i = 0; digits[i] != '\0'; i++) {
+		if (digits[i] < '0' || digits[i] > '7')
+			goto bad;
+		m = m * 8 + (unsigned long)(digits[i] - '0');
+		if (m > 0777)
+			goto bad;
+	}
+	*out = (mode_t)m;
+	return;
+bad:
+	error_at(c, line_of(s), "%s: expected an octal mode from \"0000\" to "
+		 "\"0777\", like \"0660\"", path);
+}
+
+static void get_url(struct ctx *c, const config_setting_t *s,
+		    const char *path, char *dst, size_t size)
+{
+	const char *v = get_str(c, s, path, size), *rest;
+	size_t n;
+
+	if (v == NULL)
+		return;
+	if (strncasecmp(v, "https://", 8) == 0)
+		rest = v + 8;
+	else if (strncasecmp(v, "http://", 7) == 0)
+		rest = v + 7;
+	else
+		rest = NULL;
+	/* Not quoted back: a careless URL may carry the token. */
+	if (rest == NULL || *rest == '\0' || *rest == '/') {
+		error_at(c, line_of(s), "%s: expected an http:// or https:// "
+			 "URL like \"https://api.telegram.org\"", path);
+		return;
+	}
+	for (const char *p = v; *p; p++) {
+		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
+			error_at(c, line_of(s), "%s: URL contains white space "
+				 "or control characters", path);
+			return;
+		}
+	}
+	str_copy(dst, v, size);
+	n = strlen(dst);
+	while (n > 0 && dst[n - 1] == '/')
+		dst[--n] = '\0';
+}
+
+static void get_severity(struct ctx *c, const config_setting_t *s,
+			 const char *path, int *out)
+{
+	char q[CONFIG_MAX_QUOTE];
+	const char *v;
+	int sev;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		wrong_type(c, s, path, "a severity name");
+		return;
+	}
+	v = config_setting_get_string(s);
+	if (v == NULL || (sev = severity_parse(v)) < 0) {
+		error_at(c, line_of(s), "%s: unknown severity \"%s\" (expected "
+			 "critical, error, warning, info or debug)", path,
+			 quote(q, sizeof(q), v ? v : ""));
+		return;
+	}
+	*out = sev;
+}
+
+static void get_loglevel(struct ctx *c, const config_setting_t *s,
+			 const char *path, int *out)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	char q[CONFIG_MAX_QUOTE];
+	const char *v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		wrong_type(c, s, path, "a log level name");
+		return;
+	}
+	v = config_setting_get_string(s);
+	for (size_t i = 0; v != NULL && i < ARRAY_LEN(names); i++) {
+		if (strcasecmp(v, names[i]) == 0) {
+			*out = LOG_LVL_ERROR + (int)i;
+			return;
+		}
+	}
+	error_at(c, line_of(s), "%s: unknown level \"%s\" (expected error, "
+		 "warn, info or debug)", path, quote(q, sizeof(q), v ? v : ""));
+}
+
+/* Checks one setting against its key and stores it at base + k->off. */
+static void check_key(struct ctx *c, const config_setting_t *s,
+		      const char *path, const struct key *k, void *base)
+{
+	char *field = (char *)base + k->off;
+	long long iv;
+	double dv;
+	const char *sv;
+
+	switch (k->kind) {
+	case K_INT:
+		if (get_int(c, s, path, (long long)k->lo, (long long)k->hi,
+			    &iv) == 0)
+			*(int *)(void *)field = (int)iv;
+		break;
+	case K_INT64:
+		if (get_int(c, s, path, (long long)k->lo, INT64_MAX, &iv) == 0)
+			*(int64_t *)(void *)field = iv;
+		break;
+	case K_SIZE:
+		if (get_int(c, s, path, (long long)k->lo, (long long)k->hi,
+			    &iv) == 0)
+			*(size_t *)(void *)field = (size_t)iv;
+		break;
+	case K_NUM:
+		if (get_num(c, s, path, k->lo, k->hi, &dv) == 0)
+			*(double *)(void *)field = dv;
+		break;
+	case K_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			wrong_type(c, s, path, "true or false");
+		else
+			*(int *)(void *)field = config_setting_get_bool(s) != 0;
+		break;
+	case K_STR:
+	case K_PATH:
+		if ((sv = get_str(c, s, path, k->size)) == NULL)
+			break;
+		if (k->kind == K_PATH && *sv == '\0')
+			error_at(c, line_of(s), "%s: must not be empty", path);
+		else
+			str_copy(field, sv, k->size);
+		break;
+	case K_URL:
+		get_url(c, s, path, field, k->size);
+		break;
+	case K_CHATS:
+	case K_USERS:
+	case K_UIDS:
+		get_ids(c, s, path, k, base);
+		if (k->kind == K_CHATS && base == (void *)c->cfg) {
+			c->chats_line = line_of(s);
+			c->chats_len = config_setting_is_aggregate(s) ?
+			    config_setting_length(s) : -1;
+		}
+		break;
+	case K_MODE:
+		get_mode(c, s, path, (mode_t *)(void *)field);
+		break;
+	case K_SEVERITY:
+		get_severity(c, s, path, (int *)(void *)field);
+		break;
+	case K_LOGLEVEL:
+		get_loglevel(c, s, path, (int *)(void *)field);
+		break;
+	case K_TOKEN:
+		/* Too long is reported as "not a bot token" later, without
+		 * quoting it. */
+		if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+			wrong_type(c, s, path, "a string");
+			c->token_refused = 1;
+			break;
+		}
+		sv = config_setting_get_string(s);
+		c->token_line = line_of(s);
+		if (strlen(sv ? sv : "") >= sizeof(c->token))
+			str_copy(c->token, "!", sizeof(c->token));
+		else
+			str_copy(c->token, sv ? sv : "", sizeof(c->token));
+		break;
+	case K_TOKENFILE:
+		if ((sv = get_str(c, s, path, sizeof(c->token_file))) == NULL) {
+			c->token_refused = 1;
+			break;
+		}
+		if (*sv == '\0') {
+			error_at(c, line_of(s), "%s: must not be empty", path);
+			c->token_refused = 1;
+			break;
+		}
+		c->token_file_line = line_of(s);
+		str_copy(c->token_file, sv, sizeof(c->token_file));
+		break;
+	}
+}
+
+/* Checks every member of group g against keys; prefix names the group. */
+static void check_group(struct ctx *c, const config_setting_t *g,
+			const char *prefix, const struct key *keys,
+			size_t nkeys, void *base)
+{
+	int n = config_setting_length(g);
+	char path[192];
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(g, i);
+		const char *name = s ? config_setting_name(s) : NULL;
+		size_t j;
+
+		if (name == NULL)
+			continue;
+		for (j = 0; j < nkeys && strcmp(keys[j].name, name) != 0; j++)
+			;
+		if (j == nkeys) {
+			unknown_key(c, s, prefix, keys, nkeys, sizeof(keys[0]));
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s.%s", prefix, name);
+		check_key(c, s, path, &keys[j], base);
+	}
+}
+
+static void check_routes(struct ctx *c, const config_setting_t *s)
+{
+	struct config *cfg = c->cfg;
+	int t = config_setting_type(s), n;
+	char prefix[32];
+
+	n = config_setting_length(s);
+	/* "routes = [];" parses as an empty array: as good as an empty list */
+	if (t != CONFIG_TYPE_LIST && !(t == CONFIG_TYPE_ARRAY && n == 0)) {
+		wrong_type(c, s, "routes", "a list of groups like "
+			   "( { chats = [ -100123 ]; } )");
+		return;
+	}
+	if (n > CONFIG_MAX_ROUTES) {
+		error_at(c, line_of(s), "routes: too many routes (%d, max %d)",
+			 n, CONFIG_MAX_ROUTES);
+		n = CONFIG_MAX_ROUTES;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(s, i), *cs;
+		struct route *r = &cfg->routes[cfg->nroutes];
+
+		if (g == NULL)
+			break;
+		snprintf(prefix, sizeof(prefix), "routes[%d]", i);
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			wrong_type(c, g, prefix, "a group like "
+				   "{ chats = [ -100123 ]; }");
+			continue;
+		}
+		memset(r, 0, sizeof(*r));
+		r->min_severity = SEV_DEBUG;
+		check_group(c, g, prefix, route_keys, ARRAY_LEN(route_keys), r);
+		cs = config_setting_get_member(g, "chats");
+		if (cs == NULL)
+			error_at(c, line_of(g), "%s.chats: required (the chats "
+				 "this route sends to)", prefix);
+		else if (config_setting_is_aggregate(cs) &&
+			 config_setting_length(cs) == 0)
+			error_at(c, line_of(cs), "%s.chats: must not be empty",
+				 prefix);
+		cfg->nroutes++;
+	}
+}
+
+/* ---- the token --------------------------------------------------------- */
+
+/* <digits>:<secret of [A-Za-z0-9_-]>; never quoted anywhere. */
+static int token_ok(const char *t)
+{
+	const char *p = t;
+
+	if (!isdigit((unsigned char)*p))
+		return 0;
+	while (isdigit((unsigned char)*p))
+		p++;
+	if (*p++ != ':' || *p == '\0')
+		return 0;
+	for (; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+			return 0;
+	return strlen(t) < sizeof(((struct config *)0)->token);
+}
+
+/* Reads the first line of the token file into dst; 0, or -1 with the
+ * reason in why. */
+static int read_token_file(struct ctx *c, char *dst, size_t size,
+			   char *why, size_t whylen)
+{
+	struct stat st;
+	ssize_t r;
+	size_t len = 0;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO or device named here must not hang the load. */
+	fd = open(c->token_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "not a regular file");
+		close(fd);
+		return -1;
+	}
+	if (st.st_mode & 077)
+		warn_at(c, c->token_file_line, "warning: token file %s is "
+			"readable by group or others; chmod 600 it",
+			c->token_file);
+	while (len + 1 < size) {
+		r = read(fd, dst + len, size - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(why, whylen, "%s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	dst[len] = '\0';
+	dst[strcspn(dst, "\n")] = '\0';
+	len = strlen(dst);
+	while (len > 0 && isspace((unsigned char)dst[len - 1]))
+		dst[--len] = '\0';
+	if (len == 0) {
+		snprintf(why, whylen, "the first line is empty");
+		return -1;
+	}
+	return 0;
+}
+
+static void resolve_token(struct ctx *c)
+{
+	struct config *cfg = c->cfg;
+	char buf[512], why[256];
+
+	if (c->token_line && c->token_file_line)
+		warn_at(c, c->token_line, "warning: both telegram.token and "
+			"telegram.token_file are set; token_file wins");
+	if (c->env_token != NULL && *c->env_token != '\0') {
+		if (!token_ok(c->env_token)) {
+			error_at(c, 0, "OPSBOT_TOKEN: not a bot token "
+				 "(expected 123456:ABC...)");
+			return;
+		}
+		str_copy(cfg->token, c->env_token, sizeof(cfg->token));
+		str_copy(cfg->token_source, "OPSBOT_TOKEN",
+			 sizeof(cfg->token_source));
+	} else if (c->token_file_line) {
+		if (read_token_file(c, buf, sizeof(buf), why,
+				    sizeof(why)) < 0) {
+			error_at(c, c->token_file_line, "telegram.token_file: "
+				 "cannot read %s: %s", c->token_file, why);
+		} else if (!token_ok(buf)) {
+			error_at(c, c->token_file_line, "telegram.token_file: "
+				 "%s does not hold a bot token (expected "
+				 "123456:ABC...)", c->token_file);
+		} else {
+			str_copy(cfg->token, buf, sizeof(cfg->token));
+			str_copy(cfg->token_source, "token_file",
+				 sizeof(cfg->token_source));
+		}
+		explicit_bzero(buf, sizeof(buf));
+	} else if (c->token_line) {
+		if (!token_ok(c->token)) {
+			error_at(c, c->token_line, "telegram.token: not a bot "
+				 "token (expected 123456:ABC...)");
+			return;
+		}
+		str_copy(cfg->token, c->token, sizeof(cfg->token));
+		str_copy(cfg->token_source, "token", sizeof(cfg->token_source));
+	} else if (!c->token_refused) {
+		error_at(c, 0, "telegram.token: no bot token (set "
+			 "OPSBOT_TOKEN, telegram.token_file or "
+			 "telegram.token)");
+	}
+}
+
+/* ---- integer widening -------------------------------------------------- */
+
+/* 1 if p (n bytes) starts a libconfig number: 5, -5, +.5, .5 */
+static int starts_number(const char *p, size_t n)
+{
+	size_t k = 0;
+
+	if (n > 0 && (p[0] == '-' || p[0] == '+'))
+		k++;
+	if (k < n && isdigit((unsigned char)p[k]))
+		return 1;
+	return k + 1 < n && p[k] == '.' && isdigit((unsigned char)p[k + 1]);
+}
+
+/* Scans the number at in[i]: returns the index after it, says whether it
+ * is a float and whether an integer overflows 64 bits. */
+static size_t scan_number(const char *in, size_t len, size_t i,
+			  int *isfloat, int *over)
+{
+	unsigned long long v = 0, max = 9223372036854775807ULL;
+	size_t digits = 0;
+
+	*isfloat = *over = 0;
+	if (in[i] == '-')
+		max++; /* INT64_MIN has one more */
+	if (in[i] == '-' || in[i] == '+')
+		i++;
+	if (i + 2 < len && in[i] == '0' && (in[i + 1] == 'x' ||
+	    in[i + 1] == 'X') && isxdigit((unsigned char)in[i + 2])) {
+		for (i += 2; i < len && in[i] == '0'; i++)
+			;
+		for (; i < len && isxdigit((unsigned char)in[i]); i++)
+			*over |= ++digits > 16;
+		return i;
+	}
+	for (; i < len && isdigit((unsigned char)in[i]); i++) {
+		unsigned d = (unsigned)(in[i] - '0');
+
+		if (v > (max - d) / 10)
+			*over = 1;
+		else
+			v = v * 10 + d;
+	}
+	if (i < len && (in[i] == '.' || in[i] == 'e' || in[i] == 'E')) {
+		*isfloat = 1;
+		*over = 0;
+		while (i < len && (isdigit((unsigned char)in[i]) ||
+				   strchr(".eE", in[i]) != NULL ||
+				   ((in[i] == '-' || in[i] == '+') &&
+				    (in[i - 1] == 'e' || in[i - 1] == 'E'))))
+			i++;
+	}
+	return i;
+}
+
+/* libconfig 1.5 silently truncates an integer literal that does not fit in
+ * 32 bits unless it carries an L suffix (-1001234567890 would become some
+ * other chat id), and refuses arrays that mix 32- and 64-bit integers. So,
+ * before parsing, every integer literal without a suffix gets an L: every
+ * integer is then 64-bit. Strings and comments are copied untouched and no
+ * newline moves, so line numbers stay right. @include is neutralised
+ * (turned into a comment) and reported: one file is the whole truth, and
+ * the fuzz target must not read files. Returns a malloc'ed string or NULL
+ * when out of memory. */
+static char *widen_ints(struct ctx *c, const char *in, int *fatal)
+{
+	size_t len = strlen(in), i = 0, o = 0;
+	char *out = malloc(2 * len + 1);
+	int line = 1;
+
+	if (out == NULL)
+		return NULL;
+#define PEEK(k) (i + (k) < len ? in[i + (k)] : '\0')
+	while (i < len) {
+		unsigned char ch = (unsigned char)in[i];
+
+		if (ch == '"') {
+			out[o++] = in[i++];
+			while (i < len && in[i] != '"') {
+				if (in[i] == '\n')
+					line++;
+				if (in[i] == '\\' && i + 1 < len) {
+					if (in[i + 1] == '\n')
+						line++;
+					out[o++] = in[i++];
+				}
+				out[o++] = in[i++];
+			}
+			if (i < len)
+				out[o++] = in[i++];
+		} else if (ch == '#' || (ch == '/' && PEEK(1) == '/')) {
+			while (i < len && in[i] != '\n')
+				out[o++] = in[i++];
+		} else if (ch == '/' && PEEK(1) == '*') {
+			out[o++] = in[i++];
+			out[o++] = in[i++];
+			while (i < len && !(in[i] == '*' && PEEK(1) == '/')) {
+				if (in[i] == '\n')
+					line++;
+				out[o++] = in[i++];
+			}
+			for (int k = 0; k < 2 && i < len; k++)
+				out[o++] = in[i++]; /* the closing star-slash */
+		} else if (ch == '@') {
+			if (strncmp(in + i, "@include", 8) == 0) {
+				error_at(c, line, "@include is not supported: "
+					 "keep the whole configuration in one "
+					 "file");
+				*fatal = 1;
+			}
+			out[o++] = '#';
+			i++;
+		} else if (isalpha(ch) || ch == '*' || ch == '_') {
+			while (i < len && (isalnum((unsigned char)in[i]) ||
+					   strchr("-_*", in[i]) != NULL))
+				out[o++] = in[i++];
+		} else if (starts_number(in + i, len - i)) {
+			size_t start = i;
+			int isfloat, over;
+
+			i = scan_number(in, len, i, &isfloat, &over);
+			memcpy(out + o, in + start, i - start);
+			o += i - start;
+			if (over) {
+				error_at(c, line, "integer out of range (more "
+					 "than 64 bits)");
+				*fatal = 1;
+			}
+			if (!isfloat && (i >= len || in[i] != 'L'))
+				out[o++] = 'L';
+		} else {
+			if (ch == '\n')
+				line++;
+			out[o++] = in[i++];
+		}
+	}
+#undef PEEK
+	out[o] = '\0';
+	return out;
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+static void check_root(struct ctx *c, const config_setting_t *root)
+{
+	int n = config_setting_length(root);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(root, i);
+		const char *name = s ? config_setting_name(s) : NULL;
+		size_t j;
+
+		if (name == NULL)
+			continue;
+		for (j = 0; j < ARRAY_LEN(sections) &&
+		     strcmp(sections[j].name, name) != 0; j++)
+			;
+		if (j == ARRAY_LEN(sections)) {
+			unknown_key(c, s, "", sections, ARRAY_LEN(sections),
+				    sizeof(sections[0]));
+		} else if (sections[j].keys == NULL) {
+			check_routes(c, s);
+		} else if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+			wrong_type(c, s, name, "a group like { ... }");
+		} else {
+			check_group(c, s, name, sections[j].keys,
+				    sections[j].nkeys, c->cfg);
+		}
+	}
+}
+
+/* Cross-key rules, once every key is in. */
+static void check_whole(struct ctx *c, config_t *lc)
+{
+	struct config *cfg = c->cfg;
+	const config_setting_t *s;
+
+	/* An absent or empty list; entries that were refused are reported
+	 * already. */
+	if (c->chats_line < 0)
+		error_at(c, 0, "telegram.chats: required: at least one chat id "
+			 "(groups are negative, supergroups -100...)");
+	else if (c->chats_len == 0)
+		error_at(c, c->chats_line, "telegram.chats: must not be empty");
+	if (cfg->retry_cap < cfg->retry_base) {
+		s = config_lookup(lc, "retry.cap");
+		if (s == NULL)
+			s = config_lookup(lc, "retry.base");
+		error_at(c, s ? line_of(s) : 0, "retry.cap: %g is less than "
+			 "retry.base (%g)", cfg->retry_cap, cfg->retry_base);
+	}
+	resolve_token(c);
+}
+
+static int load_text(struct config *cfg, const char *text, const char *name,
+		     const char *env_token, char *err, size_t errlen,
+		     char *warn, size_t warnlen)
+{
+	struct ctx *c;
+	config_t lc;
+	char *wide;
+	int fatal = 0, rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (warn && warnlen)
+		warn[0] = '\0';
+	/* The ctx holds two path-sized buffers: keep them off the stack. */
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	c->cfg = cfg;
+	c->name = name;
+	c->env_token = env_token;
+	c->err = err;
+	c->errlen = errlen;
+	c->warn = warn;
+	c->warnlen = warnlen;
+	c->chats_line = -1;
+
+	if (strlen(text) > CONFIG_MAX_TEXT) {
+		error_at(c, 0, "too large (max %d bytes)", CONFIG_MAX_TEXT);
+		goto out;
+	}
+	if ((wide = widen_ints(c, text, &fatal)) == NULL) {
+		error_at(c, 0, "out of memory");
+		goto out;
+	}
+	config_init(&lc);
+	if (config_read_string(&lc, wide) != CONFIG_TRUE) {
+		const char *why = config_error_text(&lc);
+
+		error_at(c, config_error_line(&lc), "syntax error: %s",
+			 why ? why : "unknown");
+	} else if (!fatal) {
+		check_root(c, config_root_setting(&lc));
+		check_whole(c, &lc);
+	}
+	config_destroy(&lc);
+	free(wide);
+out:
+	rc = c->nerr ? -1 : 0;
+	explicit_bzero(c->token, sizeof(c->token));
+	free(c);
+	return rc;
+}
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	str_copy(cfg->api_url, "https://api.telegram.org",
+		 sizeof(cfg->api_url));
+	cfg->poll_timeout = 50;
+	cfg->connect_timeout = 10;
+	cfg->request_timeout = 30;
+
+	str_copy(cfg->socket_path, "/run/opsbot/alerts.sock",
+		 sizeof(cfg->socket_path));
+	cfg->socket_mode = 0660;
+	cfg->max_clients = 256;
+	cfg->max_line = 65536;
+	cfg->max_output = 1048576;
+	cfg->idle_timeout = 300;
+
+	str_copy(cfg->store_path, "/var/lib/opsbot/opsbot.db",
+		 sizeof(cfg->store_path));
+	cfg->retention_days = 30;
+
+	cfg->global_per_second = 30;
+	cfg->chat_per_second = 1;
+	cfg->group_per_minute = 20;
+	cfg->retry_after_cap = 3600;
+
+	cfg->retry_base = 1;
+	cfg->retry_cap = 300;
+	cfg->max_age = 86400;
+	cfg->breaker_threshold = 5;
+
+	cfg->notify_severity = SEV_ERROR;
+	cfg->link_preview = 0;
+	cfg->repeat_window = 600;
+	cfg->pack = 1;
+	cfg->buttons = 1;
+
+	cfg->log_level = LOG_LVL_INFO;
+}
+
+int config_load_string(struct config *cfg, const char *text, const char *name,
+		       const char *env_token, char *err, size_t errlen,
+		       char *warn, size_t warnlen)
+{
+	if (name == NULL)
+		name = "<string>";
+	config_defaults(cfg);
+	str_copy(cfg->path, name, sizeof(cfg->path));
+	return load_text(cfg, text ? text : "", name, env_token, err, errlen,
+			 warn, warnlen);
+}
+
+/* Reads the whole file, at most CONFIG_MAX_TEXT bytes; a NUL byte would
+ * silently end libconfig's parse, so it is refused. */
+static char *read_file(const char *path, char *err, size_t errlen)
+{
+	size_t len = 0, cap = CONFIG_MAX_TEXT + 2;
+	char *text;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+			 strerror(errno));
+		return NULL;
+	}
+	if ((text = malloc(cap)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		close(fd);
+		return NULL;
+	}
+	while (len + 1 < cap) {
+		r = read(fd, text + len, cap - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+				 strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	fd = -1;
+	text[len] = '\0';
+	if (len > CONFIG_MAX_TEXT) {
+		snprintf(err, errlen, "%s: too large (max %d bytes)", path,
+			 CONFIG_MAX_TEXT);
+		goto fail;
+	}
+	if (strlen(text) != len) {
+		int line = 1;
+
+		for (const char *p = text; *p; p++)
+			line += *p == '\n';
+		snprintf(err, errlen, "%s:%d: NUL byte in file", path, line);
+		goto fail;
+	}
+	return text;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	return NULL;
+}
+
+int config_load(struct config *cfg, const char *path, const char *env_token,
+		char *err, size_t errlen, char *warn, size_t warnlen)
+{
+	char dummy[1], *text;
+	int rc;
+
+	config_defaults(cfg);
+	str_copy(cfg->path, path, sizeof(cfg->path));
+	if (warn && warnlen)
+		warn[0] = '\0';
+	if (err == NULL || errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	if ((text = read_file(path, err, errlen)) == NULL)
+		return -1;
+	rc = load_text(cfg, text, path, env_token, err, errlen, warn, warnlen);
+	free(text);
+	return rc;
+}
+
+static int has_id(const int64_t *ids, size_t n, int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return 1;
+	return 0;
+}
+
+int config_is_admin(const struct config *cfg, int64_t user_id)
+{
+	return has_id(cfg->admins, cfg->nadmins, user_id);
+}
+
+int config_is_viewer(const struct config *cfg, int64_t user_id)
+{
+	return config_is_admin(cfg, user_id) ||
+	       has_id(cfg->viewers, cfg->nviewers, user_id);
+}
+
+int config_is_chat(const struct config *cfg, int64_t chat_id)
+{
+	if (has_id(cfg->chats, cfg->nchats, chat_id))
+		return 1;
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct route *r = &cfg->routes[i];
+
+		if (has_id(r->chats, r->nchats, chat_id))
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,107 @@
+/*
+ * config.h - the daemon's configuration: the libconfig file, validated.
+ *
+ * config_load() type- and range-checks every key, refuses unknown keys,
+ * and reports each problem as "FILE:LINE: message". It never logs.
+ */
+#ifndef OPSBOT_CONFIG_H
+#define OPSBOT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_MAX_CHATS 64
+#define CONFIG_MAX_USERS 256
+#define CONFIG_MAX_ROUTES 32
+
+struct route {
+	char source[128];     /* glob on alert source (fnmatch); "" = any */
+	int min_severity;     /* enum severity; alerts at least this severe */
+	int64_t chats[CONFIG_MAX_CHATS];
+	size_t nchats;
+	int64_t thread_id;    /* message_thread_id for these chats; 0 = none */
+};
+
+struct config {
+	char path[4096];      /* file this came from */
+
+	/* telegram */
+	char api_url[512];
+	char token[256];      /* resolved: env OPSBOT_TOKEN > token_file > token */
+	char token_source[64];/* "OPSBOT_TOKEN", "token_file", "token", "" */
+	int64_t chats[CONFIG_MAX_CHATS];
+	size_t nchats;
+	int64_t admins[CONFIG_MAX_USERS];
+	size_t nadmins;
+	int64_t viewers[CONFIG_MAX_USERS]; /* may run read-only commands */
+	size_t nviewers;
+	int poll_timeout;     /* s, getUpdates long poll; 0 disables polling */
+	int connect_timeout;  /* s */
+	int request_timeout;  /* s, total per request (not the long poll) */
+
+	/* socket */
+	char socket_path[108];
+	mode_t socket_mode;   /* default 0660 */
+	char socket_group[64];/* "" = daemon's group */
+	uid_t allowed_uids[CONFIG_MAX_USERS]; /* empty = anyone who can connect */
+	size_t nallowed_uids;
+	int max_clients;      /* default 256 */
+	size_t max_line;      /* bytes, default 65536 */
+	size_t max_output;    /* bytes buffered per client, default 1 MiB */
+	int idle_timeout;     /* s, default 300 */
+
+	/* store */
+	char store_path[4096];
+	int retention_days;   /* default 30 */
+
+	/* limits: pre-emptive pacing */
+	double global_per_second; /* default 30 */
+	double chat_per_second;   /* default 1 */
+	int group_per_minute;     /* default 20 */
+	int retry_after_cap;      /* s, default 3600 */
+
+	/* retry */
+	double retry_base;    /* s, default 1 */
+	double retry_cap;     /* s, default 300 */
+	int max_age;          /* s, default 86400: then failed */
+	int breaker_threshold;/* consecutive transient failures, default 5 */
+
+	/* delivery */
+	int notify_severity;  /* ring for this and more severe; default error */
+	int link_preview;     /* 0 (default) disables link previews */
+	int repeat_window;    /* s, default 600 */
+	int pack;             /* pack backlogs into one message; default 1 */
+	int buttons;          /* Ack / Mute buttons on error+; default 1 */
+
+	struct route routes[CONFIG_MAX_ROUTES];
+	size_t nroutes;
+
+	/* log */
+	int log_level;        /* enum log_level; default info */
+};
+
+/* Fills *cfg with every default (no file read). */
+void config_defaults(struct config *cfg);
+
+/* Loads and validates path into *cfg (defaults first). Returns 0, or -1
+ * with every problem found, one "FILE:LINE: message" per line, in err.
+ * env_token is the value of OPSBOT_TOKEN or NULL. Warnings that are not
+ * errors (token file readable by others) go to warn, same format; warn may
+ * be NULL. */
+int config_load(struct config *cfg, const char *path, const char *env_token,
+		char *err, size_t errlen, char *warn, size_t warnlen);
+
+/* Same, from a string (for tests and the fuzz target); name is used in
+ * messages in place of a file name. */
+int config_load_string(struct config *cfg, const char *text, const char *name,
+		       const char *env_token, char *err, size_t errlen,
+		       char *warn, size_t warnlen);
+
+/* 1 if user may run every command; viewers only read-only ones. */
+int config_is_admin(const struct config *cfg, int64_t user_id);
+int config_is_viewer(const struct config *cfg, int64_t user_id);
+/* 1 if chat is a destination (default or routed). */
+int config_is_chat(const struct config *cfg, int64_t chat_id);
+
+#endif

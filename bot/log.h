@@ -1,0 +1,33 @@
+/*
+ * log.h - the daemon's logger: leveled lines on stderr, OpenBSD style.
+ *
+ * Only main, the loop and command handlers log; library-like modules
+ * return errors into the caller's buffer instead. Every line passes
+ * through redact_token(), so a bot token can never be printed.
+ */
+#ifndef OPSBOT_LOG_H
+#define OPSBOT_LOG_H
+
+#include "util.h"
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* timestamps: 1 to prefix lines with the local time (off under journald,
+ * which adds its own). */
+void log_init(enum log_level level, int timestamps);
+void log_set_level(enum log_level level);
+/* Also redact this exact string (the configured token) from every line. */
+void log_set_secret(const char *secret);
+/* "error", "warn", "info", "debug" -> level; -1 if unknown. */
+int log_level_parse(const char *name);
+
+void log_debug(const char *fmt, ...) ATTR_PRINTF(1, 2);
+void log_info(const char *fmt, ...) ATTR_PRINTF(1, 2);
+/* log_warn appends ": strerror(errno)"; log_warnx does not. */
+void log_warn(const char *fmt, ...) ATTR_PRINTF(1, 2);
+void log_warnx(const char *fmt, ...) ATTR_PRINTF(1, 2);
+void log_error(const char *fmt, ...) ATTR_PRINTF(1, 2);
+void fatal(const char *fmt, ...) ATTR_PRINTF(1, 2) ATTR_NORETURN;
+void fatalx(const char *fmt, ...) ATTR_PRINTF(1, 2) ATTR_NORETURN;
+
+#endif

@@ -1,0 +1,419 @@
+/*
+ * main.c - opsbot's command line: the daemon (run), check-config, and the
+ * two socket clients (send, status).
+ *
+ *   opsbot [-c FILE] [-v] [run]
+ *   opsbot [-c FILE] check-config
+ *   opsbot [-c FILE] send [-s SEV] [-S SOURCE] [-t TITLE] [-k KEY]
+ *                        [--resolved] [--label k=v]... [--json] TEXT...
+ *   opsbot [-c FILE] status [--json]
+ */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "alerts/listener.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+#define REPLY_MAX 65536
+#define CLIENT_TIMEOUT_MS 30000
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: opsbot [-c FILE] [-v] [run]\n"
+"       opsbot [-c FILE] check-config\n"
+"       opsbot [-c FILE] send [-s SEVERITY] [-S SOURCE] [-t TITLE] [-k KEY]\n"
+"                             [--resolved] [--label NAME=VALUE]... TEXT...\n"
+"       opsbot [-c FILE] send --json < lines.ndjson\n"
+"       opsbot [-c FILE] status [--json]\n"
+"\n"
+"  -c FILE      configuration (default: ./bot.conf, then /etc/opsbot/bot.conf)\n"
+"  -v           more logging (debug)\n"
+"  --help       this text\n"
+"  --version    print the version\n"
+"\n"
+"Severities: critical, error, warning, info (default), debug.\n");
+}
+
+static const char *config_path(const char *given)
+{
+	if (given)
+		return given;
+	if (access("bot.conf", F_OK) == 0)
+		return "bot.conf";
+	return "/etc/opsbot/bot.conf";
+}
+
+/* Loads the config or exits 1 printing every problem, like check-config. */
+static void config_or_exit(struct config *cfg, const char *path, int quiet)
+{
+	char err[8192], warn[2048] = "";
+
+	if (config_load(cfg, path, getenv("OPSBOT_TOKEN"), err, sizeof(err),
+			warn, sizeof(warn)) != 0) {
+		fprintf(stderr, "%s%s", err,
+			err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
+		exit(1);
+	}
+	if (warn[0] && !quiet)
+		fprintf(stderr, "%s%s", warn,
+			warn[strlen(warn) - 1] == '\n' ? "" : "\n");
+}
+
+/* --- socket client --- */
+
+struct client {
+	int fd;
+	char buf[REPLY_MAX];
+	size_t len;
+};
+
+static int client_open(struct client *c, const char *path)
+{
+	char err[256];
+
+	c->len = 0;
+	c->fd = listener_connect(path, err, sizeof(err));
+	if (c->fd < 0) {
+		fprintf(stderr, "opsbot: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int client_write(struct client *c, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			fprintf(stderr, "opsbot: write to socket: %s\n",
+				strerror(errno));
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads one reply line into *line (in c->buf). 0 ok, -1 error/EOF. */
+static int client_line(struct client *c, char **line)
+{
+	static size_t consumed;
+	char *nl;
+
+	if (consumed) {
+		memmove(c->buf, c->buf + consumed, c->len - consumed);
+		c->len -= consumed;
+		consumed = 0;
+	}
+	while ((nl = memchr(c->buf, '\n', c->len)) == NULL) {
+		ssize_t r;
+
+		if (c->len >= sizeof(c->buf) - 1) {
+			fprintf(stderr, "opsbot: reply too long\n");
+			return -1;
+		}
+		r = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fprintf(stderr, "opsbot: the daemon closed the "
+				"connection without answering\n");
+			return -1;
+		}
+		c->len += (size_t)r;
+	}
+	*nl = '\0';
+	*line = c->buf;
+	consumed = (size_t)(nl - c->buf) + 1;
+	return 0;
+}
+
+/* Prints the id of an ok reply, or the error; 0 if ok. */
+static int reply_report(const char *line, int raw)
+{
+	cJSON *r = cJSON_Parse(line);
+	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(r, "ok");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+	const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error");
+	int rc = cJSON_IsTrue(ok) ? 0 : 1;
+
+	if (raw)
+		printf("%s\n", line);
+	else if (rc == 0 && cJSON_IsNumber(id))
+		printf("%.0f\n", id->valuedouble);
+	else
+		fprintf(stderr, "opsbot: %s\n", cJSON_IsString(err) ?
+			err->valuestring : line);
+	cJSON_Delete(r);
+	return rc;
+}
+
+static int add_label(cJSON *labels, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	char name[128];
+
+	if (eq == NULL || eq == kv || (size_t)(eq - kv) >= sizeof(name)) {
+		fprintf(stderr, "opsbot: --label wants NAME=VALUE, got \"%s\"\n",
+			kv);
+		return -1;
+	}
+	memcpy(name, kv, (size_t)(eq - kv));
+	name[eq - kv] = '\0';
+	cJSON_AddStringToObject(labels, name, eq + 1);
+	return 0;
+}
+
+static char *join_args(int argc, char **argv)
+{
+	size_t n = 1;
+	char *s;
+
+	for (int i = 0; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	s = calloc(1, n);
+	if (s == NULL)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		if (i)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+static int send_json_lines(struct client *c)
+{
+	char *line = NULL, *reply;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = 0;
+
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		if (line[n - 1] != '\n' && client_write(c, "\n", 0) != 0)
+			break;
+		if (client_write(c, line, (size_t)n) != 0 ||
+		    (line[n - 1] != '\n' && client_write(c, "\n", 1) != 0) ||
+		    client_line(c, &reply) != 0) {
+			rc = 1;
+			break;
+		}
+		rc |= reply_report(reply, 1);
+	}
+	free(line);
+	return rc;
+}
+
+static int cmd_send(const struct config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "severity", required_argument, NULL, 's' },
+		{ "source", required_argument, NULL, 'S' },
+		{ "title", required_argument, NULL, 't' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "url", required_argument, NULL, 'u' },
+		{ "resolved", no_argument, NULL, 'r' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	cJSON *a = cJSON_CreateObject(), *labels = cJSON_CreateObject();
+	struct client c;
+	char *line = NULL, *text, *reply;
+	int ch, json = 0, rc = 1;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "s:S:t:k:u:l:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's': cJSON_AddStringToObject(a, "severity", optarg); break;
+		case 'S': cJSON_AddStringToObject(a, "source", optarg); break;
+		case 't': cJSON_AddStringToObject(a, "title", optarg); break;
+		case 'k': cJSON_AddStringToObject(a, "key", optarg); break;
+		case 'u': cJSON_AddStringToObject(a, "url", optarg); break;
+		case 'r': cJSON_AddStringToObject(a, "status", "resolved"); break;
+		case 'j': json = 1; break;
+		case 'l':
+			if (add_label(labels, optarg) != 0)
+				goto out;
+			break;
+		default:
+			usage(stderr);
+			goto out;
+		}
+	}
+	if (!json && optind >= argc && !cJSON_GetObjectItem(a, "title")) {
+		fprintf(stderr, "opsbot: send needs a TEXT (or -t TITLE)\n");
+		goto out;
+	}
+	if (client_open(&c, cfg->socket_path) != 0)
+		goto out;
+	if (json) {
+		rc = send_json_lines(&c);
+		close(c.fd);
+		goto out;
+	}
+	if (optind < argc) {
+		text = join_args(argc - optind, argv + optind);
+		cJSON_AddStringToObject(a, "text", text ? text : "");
+		free(text);
+	}
+	if (labels->child) {
+		cJSON_AddItemToObject(a, "labels", labels);
+		labels = NULL;
+	}
+	line = cJSON_PrintUnformatted(a);
+	if (line && client_write(&c, line, strlen(line)) == 0 &&
+	    client_write(&c, "\n", 1) == 0 && client_line(&c, &reply) == 0)
+		rc = reply_report(reply, 0);
+	close(c.fd);
+out:
+	free(line);
+	cJSON_Delete(labels);
+	cJSON_Delete(a);
+	return rc;
+}
+
+static void print_status(const cJSON *o, const char *prefix)
+{
+	for (const cJSON *it = o->child; it; it = it->next) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "%s%s", prefix, it->string);
+		if (cJSON_IsObject(it)) {
+			char p[128];
+
+			snprintf(p, sizeof(p), "%s.", name);
+			print_status(it, p);
+		} else if (cJSON_IsString(it)) {
+			printf("%-36s %s\n", name, it->valuestring);
+		} else if (cJSON_IsNumber(it)) {
+			printf("%-36s %.0f\n", name, it->valuedouble);
+		} else if (cJSON_IsBool(it)) {
+			printf("%-36s %s\n", name, cJSON_IsTrue(it) ? "yes" : "no");
+		} else {
+			char *s = cJSON_PrintUnformatted(it);
+
+			printf("%-36s %s\n", name, s ? s : "?");
+			free(s);
+		}
+	}
+}
+
+static int cmd_status(const struct config *cfg, int argc, char **argv)
+{
+	struct client c;
+	char *reply;
+	cJSON *r, *st;
+	int rc = 1, json = argc > 1 && strcmp(argv[1], "--json") == 0;
+
+	if (client_open(&c, cfg->socket_path) != 0)
+		return 1;
+	if (client_write(&c, "{\"command\":\"status\"}\n", 21) == 0 &&
+	    client_line(&c, &reply) == 0) {
+		r = cJSON_Parse(reply);
+		st = cJSON_GetObjectItemCaseSensitive(r, "status");
+		if (json) {
+			printf("%s\n", reply);
+			rc = st ? 0 : 1;
+		} else if (cJSON_IsObject(st)) {
+			print_status(st, "");
+			rc = 0;
+		} else {
+			rc = reply_report(reply, 0) ? 1 : 1;
+		}
+		cJSON_Delete(r);
+	}
+	close(c.fd);
+	return rc;
+}
+
+static int cmd_run(struct config *cfg, int verbose)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (d == NULL)
+		fatal("calloc");
+	if (verbose)
+		cfg->log_level = LOG_LVL_DEBUG;
+	log_set_level(cfg->log_level);
+	log_set_secret(cfg->token);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		fatalx("curl_global_init failed");
+	d->cfg = *cfg;
+	if (daemon_init(d) != 0) {
+		daemon_free(d);
+		free(d);
+		return 1;
+	}
+	rc = daemon_run(d);
+	daemon_free(d);
+	free(d);
+	curl_global_cleanup();
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct config *cfg;
+	const char *cfile = NULL, *cmd;
+	int ch, verbose = 0, rc;
+
+	/* journald adds its own timestamps */
+	log_init(LOG_LVL_INFO, getenv("JOURNAL_STREAM") == NULL);
+	while ((ch = getopt_long(argc, argv, "+c:hvV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': cfile = optarg; break;
+		case 'v': verbose = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("opsbot %s\n", OPSBOT_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	cmd = optind < argc ? argv[optind] : "run";
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL)
+		fatal("calloc");
+	if (strcmp(cmd, "check-config") == 0) {
+		config_or_exit(cfg, config_path(cfile), 0);
+		printf("configuration OK\n");
+		rc = 0;
+	} else if (strcmp(cmd, "send") == 0) {
+		config_or_exit(cfg, config_path(cfile), 1);
+		rc = cmd_send(cfg, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "status") == 0) {
+		config_or_exit(cfg, config_path(cfile), 1);
+		rc = cmd_status(cfg, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "run") == 0) {
+		config_or_exit(cfg, config_path(cfile), 0);
+		rc = cmd_run(cfg, verbose);
+	} else {
+		fprintf(stderr, "opsbot: unknown command \"%s\"\n", cmd);
+		usage(stderr);
+		rc = 2;
+	}
+	explicit_bzero(cfg->token, sizeof(cfg->token));
+	free(cfg);
+	return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * util.h - small helpers shared by every module: a capped byte buffer,
+ * the two clocks, bounded string copies and token redaction.
+ *
+ * Nothing here logs or allocates behind the caller's back except struct buf,
+ * whose growth is bounded by its own max.
+ */
+#ifndef OPSBOT_UTIL_H
+#define OPSBOT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#if defined(__GNUC__)
+#define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define ATTR_NORETURN __attribute__((noreturn))
+#else
+#define ATTR_PRINTF(f, a)
+#define ATTR_NORETURN
+#endif
+
+/* Growable byte buffer that refuses to grow past max bytes. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max;
+};
+
+void buf_init(struct buf *b, size_t max);
+/* 0 on success; -1 if it would exceed b->max or allocation fails. Keeps
+ * data NUL-terminated (the terminator is not counted in len). */
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_printf(struct buf *b, const char *fmt, ...) ATTR_PRINTF(2, 3);
+/* Drops the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+void buf_reset(struct buf *b);
+void buf_free(struct buf *b);
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC): deadlines in memory. */
+int64_t clock_mono_ms(void);
+/* Wall-clock milliseconds since the epoch: anything stored on disk. */
+int64_t clock_wall_ms(void);
+
+/* Copies at most size-1 bytes and always terminates; returns strlen(src). */
+size_t str_copy(char *dst, const char *src, size_t size);
+
+/* Rewrites every "bot<digits>:<secret>" in s, in place, to "bot<digits>:***"
+ * so that a token can never reach a log line. */
+void redact_token(char *s);
+
+/* Formats a duration in ms as "3d4h", "5m12s", "40s", "850ms". */
+void fmt_duration(char *dst, size_t size, int64_t ms);
+
+/* Parses "90s", "5m", "1h30m", "2d" or bare seconds into ms; -1 if invalid
+ * or not positive. */
+int64_t parse_duration(const char *s);
+
+#endif

@@ -1,0 +1,183 @@
+/*
+ * cmd_mute.c - /mute DURATION [source-glob|severity], /unmute ID|all and
+ * /mutes. A mute holds matching alerts (their deliveries become MUTED)
+ * until it ends; the daemon reloads its mute list when mutes_dirty is set.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alerts/format.h"
+#include "alerts/store.h"
+#include "bot/daemon.h"
+#include "bot/util.h"
+#include "commands.h"
+
+#define MUTE_MAX_MS (7 * 86400000LL)
+#define MUTES_LISTED 32
+
+/* What a mute covers, in words (plain text; caller escapes). */
+static void mute_scope(const struct mute *m, char *dst, size_t size)
+{
+	const char *sev = m->max_severity >= 0 ?
+			  severity_name((enum severity)m->max_severity) : NULL;
+
+	if (m->source[0])
+		snprintf(dst, size, "source %s", m->source);
+	else if (sev && m->max_severity == SEV_CRITICAL)
+		snprintf(dst, size, "severity critical");
+	else if (sev)
+		snprintf(dst, size, "severity %s and below", sev);
+	else
+		snprintf(dst, size, "all alerts");
+}
+
+/* "14:03", or with the date when it is not within a day. */
+static void mute_until(char *dst, size_t size, int64_t until, int64_t wall)
+{
+	cmd_clock(dst, size, until, until - wall >= 86400000LL);
+}
+
+/* Fills the scope of m from "source-glob" or "severity". 0 or -1. */
+static int mute_target(struct mute *m, const char *what)
+{
+	int sev;
+
+	m->max_severity = -1;
+	m->source[0] = '\0';
+	if (what[0] == '\0')
+		return 0;
+	if (strpbrk(what, " \t") != NULL)
+		return -1;
+	if ((sev = severity_parse(what)) >= 0) {
+		m->max_severity = sev;
+		return 0;
+	}
+	if (strlen(what) >= sizeof(m->source))
+		return -1;
+	str_copy(m->source, what, sizeof(m->source));
+	return 0;
+}
+
+int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur)
+{
+	struct buf b;
+	char scope[200], until[32], len[32];
+
+	m->until = c->d->wall + dur;
+	m->created_at = c->d->wall;
+	m->held = 0;
+	str_copy(m->created_by, c->user, sizeof(m->created_by));
+	if (store_mute_add(c->d->store, m) != 0)
+		return -1;
+	c->d->mutes_dirty = 1;
+	mute_scope(m, scope, sizeof(scope));
+	mute_until(until, sizeof(until), m->until, c->d->wall);
+	fmt_duration(len, sizeof(len), dur);
+	buf_init(&b, CMD_REPLY_MAX);
+	buf_printf(&b, "🔕 Mute <b>#%" PRId64 "</b> until %s (%s): ", m->id,
+		   until, len);
+	html_escape(&b, scope, strlen(scope), 0);
+	buf_printf(&b, ". /unmute %" PRId64 " ends it.", m->id);
+	if (b.data)
+		cmd_reply(c, b.data);
+	buf_free(&b);
+	return 0;
+}
+
+void cmd_mute_run(struct cmd_ctx *c)
+{
+	struct mute m = { 0 };
+	char dur[32];
+	const char *rest;
+	size_t n = strcspn(c->args, " \t");
+	int64_t ms;
+
+	rest = c->args + n + strspn(c->args + n, " \t");
+	if (n == 0 || n >= sizeof(dur)) {
+		cmd_reply(c, "Usage: /mute DURATION [source|severity], e.g. "
+			  "/mute 2h db* or /mute 30m warning");
+		return;
+	}
+	memcpy(dur, c->args, n);
+	dur[n] = '\0';
+	ms = parse_duration(dur);
+	if (ms <= 0 || ms > MUTE_MAX_MS) {
+		cmd_reply(c, "Duration: e.g. 30m, 2h, 1d; at most 7 days.");
+		return;
+	}
+	if (mute_target(&m, rest) != 0) {
+		cmd_reply(c, "Give one source glob (e.g. db*) or one "
+			  "severity (e.g. warning).");
+		return;
+	}
+	if (cmd_mute_add(c, &m, ms) != 0)
+		cmd_reply(c, "⚠️ could not store the mute");
+}
+
+void cmd_unmute_run(struct cmd_ctx *c)
+{
+	char html[128];
+	int64_t id = 0;
+	int n;
+
+	if (strcasecmp(c->args, "all") != 0 &&
+	    (id = cmd_parse_id(c->args)) <= 0) {
+		cmd_reply(c, "Usage: /unmute ID|all (/mutes lists them)");
+		return;
+	}
+	n = store_mute_del(c->d->store, id);
+	if (n < 0) {
+		cmd_reply(c, "⚠️ could not update the store");
+		return;
+	}
+	if (n > 0)
+		c->d->mutes_dirty = 1;
+	if (id && n == 0)
+		snprintf(html, sizeof(html), "No mute #%" PRId64 ".", id);
+	else if (id)
+		snprintf(html, sizeof(html), "🔔 Mute #%" PRId64 " ended.", id);
+	else
+		snprintf(html, sizeof(html), "🔔 %d mute%s ended.", n,
+			 n == 1 ? "" : "s");
+	cmd_reply(c, html);
+}
+
+void cmd_mutes_run(struct cmd_ctx *c)
+{
+	struct mute m[MUTES_LISTED];
+	int n = store_mutes(c->d->store, c->d->wall, m, ARRAY_LEN(m)), i;
+	struct buf b, line;
+	char scope[200], left[32];
+
+	if (n <= 0) {
+		cmd_reply(c, n == 0 ? "No active mutes." :
+			  "⚠️ could not read the store");
+		return;
+	}
+	/* Bytes bound visible length: 4096 bytes always fit a message. */
+	buf_init(&b, CMD_REPLY_MAX);
+	buf_init(&line, CMD_REPLY_MAX);
+	buf_printf(&b, "🔕 <b>%d active mute%s</b>\n", n, n == 1 ? "" : "s");
+	for (i = 0; i < n; i++) {
+		buf_reset(&line);
+		mute_scope(&m[i], scope, sizeof(scope));
+		fmt_duration(left, sizeof(left), m[i].until - c->d->wall);
+		buf_printf(&line, "#%" PRId64 " ", m[i].id);
+		html_escape(&line, scope, strlen(scope), 0);
+		buf_printf(&line, ": %s left, %" PRId64 " held, by ", left,
+			   m[i].held);
+		html_escape(&line, m[i].created_by, strlen(m[i].created_by), 0);
+		buf_printf(&line, "\n");
+		if (line.data == NULL || b.len + line.len + 20 > b.max ||
+		    buf_append(&b, line.data, line.len) != 0)
+			break;
+	}
+	if (i < n)
+		buf_printf(&b, "… %d more", n - i);
+	if (b.data)
+		cmd_reply(c, b.data);
+	buf_free(&line);
+	buf_free(&b);
+}

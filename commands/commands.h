@@ -1,0 +1,117 @@
+/*
+ * commands.h - the operator command table and the handling of one
+ * Telegram update (a message or an inline button press): parsing,
+ * authorisation, and the handlers in commands/cmd_*.c.
+ *
+ * Who may command: config admins may run everything and viewers the
+ * read-only commands, in a private chat with the bot or in a configured
+ * chat. Members of a configured chat who are neither are NOT authorised:
+ * being in an alert chat is not a reason to change what it receives.
+ * Handlers answer with dispatch_reply (queued, rate-limited, sent only
+ * after the turn's commit) and never call Telegram themselves.
+ */
+#ifndef OPSBOT_COMMANDS_H
+#define OPSBOT_COMMANDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct daemon;
+struct cJSON;
+struct buf;
+struct delivery;
+struct mute;
+
+#define CMD_MAX_TEXT 4096    /* longer messages are ignored (bytes) */
+#define CMD_MAX_ARGS 256     /* argument bytes a command accepts */
+#define CMD_MAX_NAME 32      /* Telegram's limit on command names */
+#define CMD_REFUSED_MAX 32   /* strangers remembered for the refusal limit */
+#define CMD_REFUSE_EVERY_MS (10 * 60 * 1000)
+#define CMD_REPLY_MAX 4096   /* bytes of one reply's HTML before fitting */
+
+enum cmd_access { CMD_READ = 0, CMD_ADMIN = 1 };
+
+/* Who sent a command and where to answer. */
+struct cmd_ctx {
+	struct daemon *d;
+	int64_t chat;        /* chat to answer in */
+	int64_t thread;      /* message_thread_id, 0 = none */
+	int64_t message_id;  /* the command's message: replies quote it */
+	int64_t user_id;
+	char user[64];       /* "@name", else first name, else the id */
+	int admin;           /* 1 admin, 0 viewer */
+	const char *name;    /* the command, as in the table */
+	const char *args;    /* after the name, trimmed; "" if none */
+};
+
+struct command {
+	const char *name;    /* registered name: 1-32 of [a-z0-9_] */
+	enum cmd_access access;
+	void (*run)(struct cmd_ctx *c);
+	const char *usage;   /* arguments, for /help ("" if none) */
+	const char *help;    /* one line, also the setMyCommands description */
+};
+
+/* The poller's memory across updates: the bot's own name (for
+ * /cmd@BotName) and when each stranger was last told off. */
+struct cmd_env {
+	struct daemon *d;
+	char bot_name[64];   /* username without '@'; "" until getMe */
+	struct {
+		int64_t user;
+		int64_t at;  /* monotonic ms */
+	} refused[CMD_REFUSED_MAX];
+	uint64_t handled;    /* commands run */
+	uint64_t denied;     /* updates refused */
+};
+
+/* --- the table (commands.c) --- */
+
+size_t commands_count(void);
+const struct command *commands_at(size_t i);
+/* Case-insensitive lookup; "retry-now" finds retry_now. NULL if none. */
+const struct command *commands_find(const char *name, size_t len);
+/* 1 if name is a valid Bot API command name. */
+int commands_name_valid(const char *name);
+
+/* Handles one element of getUpdates' result. Never fails: what cannot be
+ * handled is ignored (and logged). */
+void commands_handle_update(struct cmd_env *env, const struct cJSON *update);
+
+/* --- helpers shared by the handlers (commands.c) --- */
+
+/* Queues html as the answer to the command. */
+void cmd_reply(const struct cmd_ctx *c, const char *html);
+/* Appends s escaped, cut to at most maxcp code points ("…" when cut). */
+int cmd_escape_short(struct buf *out, const char *s, size_t maxcp);
+/* A delivery's state in a few words of plain text (caller escapes):
+ * "sent", "retrying #3 in 40s: HTTP 502", "failed: chat not found",
+ * "muted", "repeat". errmax caps the quoted error (code points). */
+void cmd_delivery_state(const struct delivery *dl, int64_t wall, char *dst,
+			size_t size, size_t errmax);
+/* "HH:MM" (full: "YYYY-MM-DD HH:MM:SS") local time of a wall ms. */
+void cmd_clock(char *dst, size_t size, int64_t wall, int full);
+/* Parses a positive decimal id; -1 if s is not one. */
+int64_t cmd_parse_id(const char *s);
+
+/* --- handlers (commands/cmd_*.c) --- */
+
+void cmd_help_run(struct cmd_ctx *c);
+void cmd_status_run(struct cmd_ctx *c);
+/* /status from daemon_status_json's object; pure, for tests. */
+int cmd_status_render(const struct cJSON *status, struct buf *out);
+void cmd_alerts_run(struct cmd_ctx *c);
+void cmd_alert_run(struct cmd_ctx *c);
+void cmd_retry_run(struct cmd_ctx *c);
+void cmd_mute_run(struct cmd_ctx *c);
+void cmd_unmute_run(struct cmd_ctx *c);
+void cmd_mutes_run(struct cmd_ctx *c);
+/* Stores mute m (scope filled in) for dur ms from now, marks the daemon's
+ * mutes dirty and replies with its id and end. 0 or -1. */
+int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur);
+void cmd_ack_run(struct cmd_ctx *c);
+/* An inline button: data "ack:<id>" or "mute:<id>", from an admin.
+ * Returns the short text for answerCallbackQuery. */
+const char *cmd_ack_button(struct cmd_ctx *c, const char *data);
+
+#endif

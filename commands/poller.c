@@ -1,0 +1,353 @@
+/*
+ * poller.c - operator commands over long polling. A small state machine
+ * in the event loop with one request in flight at a time:
+ *
+ *   getMe (our username, for /cmd@BotName) -> setMyCommands (from the
+ *   table) -> getUpdates, again and again; deleteWebhook when Telegram
+ *   says a webhook is set.
+ *
+ * Each update is handled, then the offset (update_id + 1) is written to
+ * the store in the same loop-turn transaction as what the handler wrote;
+ * replies leave only after that commit, so a restart neither loses nor
+ * repeats a command. The poller never feeds the circuit breaker: a long
+ * poll is not a delivery, and one that times out is normal.
+ */
+#include "poller.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bot/daemon.h"
+#include "bot/log.h"
+#include "bot/tgapi.h"
+#include "bot/util.h"
+#include "commands.h"
+
+#define POLL_LIMIT 100           /* updates per getUpdates */
+#define POLL_MARGIN_S 15         /* HTTP timeout beyond the long poll */
+#define POLL_BASE_MS 1000        /* backoff after failures */
+#define POLL_CAP_MS 60000
+#define POLL_OFFSET_KEY "poll_offset"
+
+enum poll_step {
+	STEP_GETME = 0,
+	STEP_COMMANDS,
+	STEP_DELHOOK,
+	STEP_POLL,
+	STEP_STOPPED, /* disabled, or the token was refused */
+};
+
+static const char *const step_names[] = {
+	"getMe", "setMyCommands", "deleteWebhook", "polling", "stopped"
+};
+
+struct poller {
+	struct daemon *d;
+	struct cmd_env env;
+	enum poll_step step;
+	int inflight;
+	int64_t next_at;       /* monotonic ms the next request may start */
+	int attempts;          /* consecutive failures: drives the backoff */
+	int conflict;          /* in a 409 episode (warned once) */
+	int64_t offset;        /* next update_id wanted */
+	int64_t stopped_wall;  /* when a 401 stopped us */
+	int64_t last_ok_wall;  /* last getUpdates that answered */
+	char last_err[160];
+};
+
+struct poller *poller_new(struct daemon *d)
+{
+	struct poller *p = calloc(1, sizeof(*p));
+	char val[32];
+
+	if (p == NULL)
+		return NULL;
+	p->d = d;
+	p->env.d = d;
+	p->next_at = d->now;
+	if (d->cfg.poll_timeout <= 0)
+		p->step = STEP_STOPPED;
+	if (d->store && store_kv_get(d->store, POLL_OFFSET_KEY, val,
+				     sizeof(val)) == 1)
+		p->offset = strtoll(val, NULL, 10);
+	return p;
+}
+
+void poller_free(struct poller *p)
+{
+	/* A request still in flight is aborted by tg_free without calling
+	 * us back, so nothing refers to p afterwards. */
+	free(p);
+}
+
+int64_t poller_next(const struct poller *p)
+{
+	if (p == NULL || p->step == STEP_STOPPED || p->inflight)
+		return INT64_MAX;
+	return p->next_at > p->d->now ? p->next_at : p->d->now;
+}
+
+void poller_status(const struct poller *p, cJSON *obj)
+{
+	cJSON *o = cJSON_AddObjectToObject(obj, "polling");
+
+	if (o == NULL || p == NULL)
+		return;
+	cJSON_AddStringToObject(o, "state", p->d->cfg.poll_timeout <= 0 ?
+				"disabled" : step_names[p->step]);
+	cJSON_AddNumberToObject(o, "offset", (double)p->offset);
+	cJSON_AddNumberToObject(o, "commands", (double)p->env.handled);
+	cJSON_AddNumberToObject(o, "refused", (double)p->env.denied);
+	cJSON_AddNumberToObject(o, "last_ok_age_s", p->last_ok_wall ?
+				(double)((p->d->wall - p->last_ok_wall) / 1000) :
+				-1);
+	cJSON_AddStringToObject(o, "last_error", p->last_err);
+}
+
+/* --- outcomes --- */
+
+static void poll_backoff(struct poller *p)
+{
+	struct daemon *d = p->d;
+
+	p->next_at = d->now + backoff_delay(p->attempts, POLL_BASE_MS,
+					    POLL_CAP_MS, &d->rng);
+	if (p->attempts < 30)
+		p->attempts++;
+}
+
+/* What every failed request has in common. Returns 1 if handled here
+ * (the caller does nothing more). */
+static int poll_failed(struct poller *p, const char *method,
+		       const struct tg_reply *r)
+{
+	struct daemon *d = p->d;
+	int64_t wait;
+
+	snprintf(p->last_err, sizeof(p->last_err), "%s: %s", method,
+		 r->description);
+	switch (r->outcome) {
+	case TG_UNAUTHORIZED:
+		log_error("Telegram refused the bot token (401) on %s: "
+			  "operator commands are off until it is fixed",
+			  method);
+		p->step = STEP_STOPPED;
+		p->stopped_wall = d->wall;
+		return 1;
+	case TG_CONFLICT_WEBHOOK:
+		/* Keep the pending updates: they are operators' commands. */
+		log_warnx("a webhook is set for this bot; deleting it to poll");
+		p->step = STEP_DELHOOK;
+		p->next_at = d->now;
+		return 1;
+	case TG_CONFLICT_POLL:
+		if (!p->conflict)
+			log_warnx("another instance polls with this token; "
+				  "commands may go to it (alerts keep flowing)");
+		p->conflict = 1;
+		poll_backoff(p);
+		return 1;
+	case TG_RATE_LIMITED:
+		wait = r->retry_after > 0 ? r->retry_after : 1;
+		if (d->cfg.retry_after_cap > 0 && wait > d->cfg.retry_after_cap)
+			wait = d->cfg.retry_after_cap;
+		p->next_at = d->now + wait * 1000;
+		return 1;
+	case TG_TRANSIENT:
+		log_debug("%s failed: %s", method, r->description);
+		poll_backoff(p);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void poll_ok(struct poller *p)
+{
+	if (p->conflict)
+		log_info("polling for commands again (the other instance "
+			 "stopped)");
+	p->conflict = 0;
+	p->attempts = 0;
+	p->last_err[0] = '\0';
+	p->next_at = p->d->now;
+}
+
+static void on_getme(void *arg, const struct tg_reply *r)
+{
+	struct poller *p = arg;
+	const cJSON *res, *u;
+
+	p->inflight = 0;
+	if (poll_failed(p, "getMe", r))
+		return;
+	res = cJSON_GetObjectItemCaseSensitive(r->json, "result");
+	u = cJSON_GetObjectItemCaseSensitive(res, "username");
+	if (r->outcome == TG_OK && cJSON_IsString(u)) {
+		str_copy(p->env.bot_name, u->valuestring,
+			 sizeof(p->env.bot_name));
+		log_info("commands: this is @%s", p->env.bot_name);
+	} else {
+		log_warnx("getMe: %s; /cmd@name will be accepted for any "
+			  "name", r->description);
+	}
+	poll_ok(p);
+	p->step = STEP_COMMANDS;
+}
+
+static void on_commands(void *arg, const struct tg_reply *r)
+{
+	struct poller *p = arg;
+
+	p->inflight = 0;
+	if (poll_failed(p, "setMyCommands", r))
+		return;
+	/* The menu is a convenience: never let it block the commands. */
+	if (r->outcome != TG_OK)
+		log_warnx("setMyCommands: %s", r->description);
+	poll_ok(p);
+	p->step = STEP_POLL;
+}
+
+static void on_delhook(void *arg, const struct tg_reply *r)
+{
+	struct poller *p = arg;
+
+	p->inflight = 0;
+	if (poll_failed(p, "deleteWebhook", r))
+		return;
+	if (r->outcome != TG_OK) {
+		log_warnx("deleteWebhook: %s", r->description);
+		poll_backoff(p);
+		return;
+	}
+	log_info("webhook deleted; polling for commands");
+	poll_ok(p);
+	p->step = STEP_POLL;
+}
+
+/* Handles one update and confirms it, in the turn's transaction. */
+static void poll_update(struct poller *p, const cJSON *u)
+{
+	const cJSON *idv = cJSON_GetObjectItemCaseSensitive(u, "update_id");
+	int64_t id;
+	char val[32];
+
+	if (!cJSON_IsNumber(idv))
+		return;
+	id = (int64_t)idv->valuedouble;
+	if (id < p->offset) /* already handled: Telegram resent it */
+		return;
+	commands_handle_update(&p->env, u);
+	p->offset = id + 1;
+	snprintf(val, sizeof(val), "%" PRId64, p->offset);
+	if (store_kv_set(p->d->store, POLL_OFFSET_KEY, val) != 0)
+		log_warnx("store: %s: the poll offset was not saved",
+			  store_errmsg(p->d->store));
+}
+
+static void on_updates(void *arg, const struct tg_reply *r)
+{
+	struct poller *p = arg;
+	const cJSON *res, *u;
+	int n = 0;
+
+	p->inflight = 0;
+	if (poll_failed(p, "getUpdates", r))
+		return;
+	if (r->outcome != TG_OK) {
+		/* A 400 on getUpdates is our fault; do not spin on it. */
+		log_warnx("getUpdates: %s", r->description);
+		poll_backoff(p);
+		return;
+	}
+	poll_ok(p);
+	p->last_ok_wall = p->d->wall;
+	res = cJSON_GetObjectItemCaseSensitive(r->json, "result");
+	cJSON_ArrayForEach(u, cJSON_IsArray(res) ? res : NULL) {
+		if (n++ == POLL_LIMIT)
+			break;
+		poll_update(p, u);
+	}
+}
+
+/* --- starting requests --- */
+
+static char *poll_body_commands(void)
+{
+	const char *names[32], *descs[32];
+	size_t n = 0;
+
+	for (size_t i = 0; i < commands_count() && n < ARRAY_LEN(names); i++) {
+		const struct command *c = commands_at(i);
+
+		if (!commands_name_valid(c->name))
+			continue;
+		names[n] = c->name;
+		descs[n++] = c->help;
+	}
+	return tg_body_set_commands(names, descs, n);
+}
+
+static void poll_start(struct poller *p)
+{
+	struct daemon *d = p->d;
+	const char *method;
+	tg_done_fn fn;
+	char *body;
+	long timeout = 0;
+
+	switch (p->step) {
+	case STEP_GETME:
+		method = "getMe", fn = on_getme, body = strdup("{}");
+		break;
+	case STEP_COMMANDS:
+		method = "setMyCommands", fn = on_commands;
+		body = poll_body_commands();
+		break;
+	case STEP_DELHOOK:
+		method = "deleteWebhook", fn = on_delhook, body = strdup("{}");
+		break;
+	case STEP_POLL:
+		method = "getUpdates", fn = on_updates;
+		body = tg_body_get_updates(p->offset, d->cfg.poll_timeout,
+					   POLL_LIMIT);
+		timeout = d->cfg.poll_timeout + POLL_MARGIN_S;
+		break;
+	default:
+		return;
+	}
+	if (body == NULL || tg_call(d->tg, method, body, timeout, fn, p) != 0) {
+		if (body == NULL)
+			log_warnx("%s: out of memory", method);
+		else
+			log_warnx("%s: could not start the request", method);
+		poll_backoff(p);
+		return;
+	}
+	p->inflight = 1;
+}
+
+void poller_run(struct poller *p)
+{
+	struct daemon *d = p->d;
+
+	if (p->step == STEP_STOPPED) {
+		/* After a 401, start again once sending works: the token was
+		 * fixed (or Telegram's 401 was a hiccup). */
+		if (p->stopped_wall && d->cfg.poll_timeout > 0 &&
+		    d->ctr.last_ok_wall > p->stopped_wall) {
+			log_info("the token works again; polling for commands");
+			p->stopped_wall = 0;
+			p->step = STEP_GETME;
+			p->next_at = d->now;
+		}
+		return;
+	}
+	if (d->cfg.poll_timeout <= 0 || p->inflight || d->now < p->next_at)
+		return;
+	poll_start(p);
+}
