@@ -42,7 +42,7 @@ SRCS    := $(wildcard bot/*.c alerts/*.c commands/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit integration run bench clean
+.PHONY: all test unit emulator-selftest integration run bench clean
 all: $(BUILD)/opsbot
 
 $(BUILD)/opsbot: $(OBJS)
@@ -64,7 +64,10 @@ unit: $(UNITS)
 integration: $(BUILD)/opsbot
 	@OPSBOT=$(BUILD)/opsbot $(PYTHON) tests/integration/run.py
 
-test: unit integration
+emulator-selftest:
+	@$(PYTHON) -m unittest -q tests/emulator/test_tgemu.py
+
+test: unit emulator-selftest integration
 
 run: $(BUILD)/opsbot
 	@sh contrib/run.sh $(BUILD)/opsbot

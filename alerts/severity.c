@@ -6,19 +6,19 @@
 
 #include "alert.h"
 
-static const char *const names[SEV_COUNT] = {
+static const char *const sev_names[SEV_COUNT] = {
 	"critical", "error", "warning", "info", "debug"
 };
 
 const char *severity_name(enum severity s)
 {
-	return (unsigned)s < SEV_COUNT ? names[s] : NULL;
+	return (unsigned)s < SEV_COUNT ? sev_names[s] : NULL;
 }
 
 int severity_parse(const char *name)
 {
 	for (int i = 0; i < SEV_COUNT; i++)
-		if (strcasecmp(name, names[i]) == 0)
+		if (strcasecmp(name, sev_names[i]) == 0)
 			return i;
 	return -1;
 }

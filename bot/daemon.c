@@ -148,6 +148,16 @@ static void mutes_expire(struct daemon *d)
 		mutes_reload(d);
 }
 
+/* systemd's watchdog: proof of life from the loop itself, so a wedged
+ * loop gets the daemon restarted. */
+static void watchdog_run(struct daemon *d)
+{
+	if (d->watchdog_ms == 0 || d->now < d->next_watchdog)
+		return;
+	sd_notify(0, "WATCHDOG=1");
+	d->next_watchdog = d->now + d->watchdog_ms;
+}
+
 static void housekeeping_run(struct daemon *d)
 {
 	int64_t cutoff;
@@ -243,15 +253,21 @@ static void config_reload(struct daemon *d)
 	if (strcmp(nc->socket_path, d->cfg.socket_path) != 0 ||
 	    strcmp(nc->store_path, d->cfg.store_path) != 0 ||
 	    strcmp(nc->token, d->cfg.token) != 0 ||
-	    strcmp(nc->api_url, d->cfg.api_url) != 0)
-		log_warnx("socket, store, token and api_url changes take "
-			  "effect after a restart");
+	    strcmp(nc->api_url, d->cfg.api_url) != 0 ||
+	    memcmp(&nc->global_per_second, &d->cfg.global_per_second,
+		   sizeof(double)) != 0 ||
+	    nc->group_per_minute != d->cfg.group_per_minute ||
+	    memcmp(&nc->chat_per_second, &d->cfg.chat_per_second,
+		   sizeof(double)) != 0)
+		log_warnx("socket, store, token, api_url and limits changes "
+			  "take effect after a restart");
 	str_copy(nc->socket_path, d->cfg.socket_path, sizeof(nc->socket_path));
 	str_copy(nc->store_path, d->cfg.store_path, sizeof(nc->store_path));
 	str_copy(nc->token, d->cfg.token, sizeof(nc->token));
 	str_copy(nc->api_url, d->cfg.api_url, sizeof(nc->api_url));
 	d->cfg = *nc;
 	free(nc);
+	dispatch_reload(d->dispatch); /* new destination chats */
 	log_set_level(d->cfg.log_level);
 	d->auth_failed = 0; /* a new token file may fix a 401 */
 	log_info("configuration reloaded from %s", d->cfg.path);
@@ -291,6 +307,8 @@ static int loop_timeout(struct daemon *d)
 	t = min64(t, dispatch_next(d->dispatch));
 	t = min64(t, poller_next(d->poller));
 	t = min64(t, d->next_housekeeping);
+	if (d->watchdog_ms)
+		t = min64(t, d->next_watchdog);
 	if (d->nmutes)
 		t = min64(t, daemon_wall_to_mono(d, d->mutes[0].until));
 	if (d->stopping)
@@ -356,6 +374,7 @@ int daemon_run(struct daemon *d)
 		clock_read(d);
 		listener_handle(d->listener, pfds, npfds, d->now, intake_line, d);
 		tg_harvest(d->tg);
+		watchdog_run(d);
 		if (!d->stopping) {
 			dispatch_run(d->dispatch);
 			poller_run(d->poller);
@@ -408,6 +427,7 @@ int daemon_init(struct daemon *d)
 		.max_chats = 4096,
 	};
 	char err[512];
+	uint64_t wd_usec = 0;
 
 	clock_read(d);
 	d->started_now = d->now;
@@ -440,6 +460,8 @@ int daemon_init(struct daemon *d)
 		return -1;
 	}
 	mutes_reload(d);
+	if (sd_watchdog_enabled(0, &wd_usec) > 0)
+		d->watchdog_ms = (int64_t)(wd_usec / 2000);
 	log_info("opsbot %s: listening on %s, store %s, %zu chat(s), api %s",
 		 OPSBOT_VERSION, d->cfg.socket_path, d->cfg.store_path,
 		 d->cfg.nchats, d->cfg.api_url);

@@ -65,6 +65,8 @@ struct daemon {
 	int64_t stop_deadline;
 	int auth_failed;     /* 401: sending paused until reload */
 	int64_t next_housekeeping;
+	int64_t watchdog_ms;   /* systemd WatchdogSec/2, 0 = off */
+	int64_t next_watchdog;
 	struct mute mutes[32]; /* active mutes, reloaded when they change */
 	size_t nmutes;
 	int mutes_dirty;

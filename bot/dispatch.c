@@ -56,7 +56,7 @@ struct job {
 	enum job_kind kind;
 	struct chat *chat;
 	struct delivery *rows;
-	int64_t *severity;   /* per row, for counting */
+	int64_t *received;   /* per row: when its alert came in (max_age) */
 	size_t nrows;
 	char *parts[FORMAT_MAX_PARTS];
 	size_t nparts, part; /* next part to send */
@@ -116,6 +116,8 @@ static void migrations_load(struct dispatch *ds, int64_t chat)
 {
 	char key[64], val[64];
 
+	if (dispatch_chat_id(ds, chat) != chat)
+		return; /* known already */
 	snprintf(key, sizeof(key), "migrate:%" PRId64, chat);
 	if (store_kv_get(ds->d->store, key, val, sizeof(val)) == 1 &&
 	    ds->nmigr < MAX_MIGRATIONS) {
@@ -147,6 +149,11 @@ static void chats_load(struct dispatch *ds)
 		chat_get(ds, due[i]);
 }
 
+void dispatch_reload(struct dispatch *ds)
+{
+	chats_load(ds);
+}
+
 struct dispatch *dispatch_new(struct daemon *d)
 {
 	struct dispatch *ds = calloc(1, sizeof(*ds));
@@ -172,7 +179,7 @@ static void job_free(struct job *j)
 	for (size_t i = 0; i < j->nparts; i++)
 		free(j->parts[i]);
 	free(j->rows);
-	free(j->severity);
+	free(j->received);
 	free(j->markup);
 	out_free(j->out);
 	free(j);
@@ -257,7 +264,7 @@ static void rows_retry(struct dispatch *ds, struct job *j, const char *err,
 		str_copy(r->last_error, err, sizeof(r->last_error));
 		if (delay < min_delay)
 			delay = min_delay;
-		if (d->wall - j->severity[i] > (int64_t)d->cfg.max_age * 1000) {
+		if (d->wall - j->received[i] > (int64_t)d->cfg.max_age * 1000) {
 			r->state = DS_FAILED;
 			r->due_at = 0;
 			snprintf(r->last_error, sizeof(r->last_error),
@@ -348,7 +355,7 @@ static void reply_account(struct dispatch *ds, struct chat *c,
 		ds->auth_retry_at = d->now + 300000;
 		log_error("Telegram says 401 Unauthorized: the bot token is "
 			  "wrong or revoked. Sending is paused (nothing is "
-			  "lost); fix the token and send SIGHUP.");
+			  "lost); fix the token and restart opsbot.");
 	}
 }
 
@@ -527,15 +534,14 @@ static struct job *job_new(struct dispatch *ds, enum job_kind kind,
 	j->chat = c;
 	j->html = 1;
 	j->rows = calloc(n, sizeof(*j->rows));
-	j->severity = calloc(n, sizeof(*j->severity));
-	if (j->rows == NULL || j->severity == NULL) {
+	j->received = calloc(n, sizeof(*j->received));
+	if (j->rows == NULL || j->received == NULL) {
 		job_free(j);
 		return NULL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		j->rows[i] = items[i].d;
-		/* kept for the max_age check: when the alert came in */
-		j->severity[i] = items[i].a.received_at;
+		j->received[i] = items[i].a.received_at;
 	}
 	j->nrows = n;
 	return j;
@@ -757,6 +763,9 @@ static void chat_run(struct dispatch *ds, struct chat *c)
 	}
 	if (ratelimit_when(d->rl, c->id, LANE_ALERT, d->now) > d->now)
 		return;
+	/* API down: don't load rows every turn just to put them back. */
+	if (!c->failed && breaker_next(&d->breaker, d->now) > d->now)
+		return;
 	n = store_due(d->store, c->id, d->wall, items, DUE_BATCH);
 	if (n <= 0)
 		return;
@@ -903,9 +912,8 @@ static int out_ready(struct dispatch *ds, const struct outmsg *o)
 	struct daemon *d = ds->d;
 	struct chat *c;
 
-	if (o->kind == OUT_ANSWER)
-		return ratelimit_when(d->rl, 0, LANE_REPLY, d->now) <= d->now ||
-		       1; /* not a message: only the 429 block applies */
+	if (o->kind == OUT_ANSWER) /* not a message: only a global 429 */
+		return ratelimit_blocked_until(d->rl, 0) <= d->now;
 	c = chat_get(ds, o->chat);
 	return c && !c->busy &&
 	       ratelimit_when(d->rl, o->chat, LANE_REPLY, d->now) <= d->now;

@@ -21,6 +21,9 @@ struct cJSON;
 struct dispatch *dispatch_new(struct daemon *d);
 void dispatch_free(struct dispatch *ds);
 
+/* After a config reload: picks up new destination chats. */
+void dispatch_reload(struct dispatch *ds);
+
 /* Starts every send that is due and allowed now. */
 void dispatch_run(struct dispatch *ds);
 /* Earliest monotonic time at which dispatch_run may have work (INT64_MAX

@@ -57,6 +57,7 @@ static void vlog(enum log_level lvl, int with_errno, const char *fmt,
 		 va_list ap)
 {
 	static const char *tags[] = { "error", "warn", "info", "debug" };
+	static const int prio[] = { 3, 4, 6, 7 }; /* syslog levels */
 	char line[2048], stamp[32] = "";
 	int saved = errno;
 	size_t n;
@@ -76,7 +77,10 @@ static void vlog(enum log_level lvl, int with_errno, const char *fmt,
 		localtime_r(&t, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S ", &tm);
 	}
-	fprintf(stderr, "%sopsbot %s: %s\n", stamp, tags[lvl], line);
+	if (with_time)
+		fprintf(stderr, "%sopsbot %s: %s\n", stamp, tags[lvl], line);
+	else /* journald: "<N>" sets the priority, it adds the time itself */
+		fprintf(stderr, "<%d>%s: %s\n", prio[lvl], tags[lvl], line);
 	errno = saved;
 }
 

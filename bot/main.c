@@ -32,11 +32,14 @@ static void usage(FILE *f)
 "usage: opsbot [-c FILE] [-v] [run]\n"
 "       opsbot [-c FILE] check-config\n"
 "       opsbot [-c FILE] send [-s SEVERITY] [-S SOURCE] [-t TITLE] [-k KEY]\n"
-"                             [--resolved] [--label NAME=VALUE]... TEXT...\n"
+"                             [-u URL] [--resolved] [--label NAME=VALUE]...\n"
+"                             TEXT...\n"
 "       opsbot [-c FILE] send --json < lines.ndjson\n"
 "       opsbot [-c FILE] status [--json]\n"
 "\n"
 "  -c FILE      configuration (default: ./bot.conf, then /etc/opsbot/bot.conf)\n"
+"  send: -s/--severity, -S/--source, -t/--title, -k/--key, -u/--url,\n"
+"        --resolved, --label NAME=VALUE (repeatable), --json (stdin lines)\n"
 "  -v           more logging (debug)\n"
 "  --help       this text\n"
 "  --version    print the version\n"
@@ -53,18 +56,22 @@ static const char *config_path(const char *given)
 	return "/etc/opsbot/bot.conf";
 }
 
-/* Loads the config or exits 1 printing every problem, like check-config. */
-static void config_or_exit(struct config *cfg, const char *path, int quiet)
+/* Loads the config or exits 1 printing every problem, like check-config.
+ * The socket clients (client = 1) need only socket.path: a placeholder
+ * token keeps config_load from reading the token file, which the users
+ * allowed to send alerts should not be able to read. */
+static void config_or_exit(struct config *cfg, const char *path, int client)
 {
 	char err[8192], warn[2048] = "";
+	const char *token = client ? "0:client" : getenv("OPSBOT_TOKEN");
 
-	if (config_load(cfg, path, getenv("OPSBOT_TOKEN"), err, sizeof(err),
-			warn, sizeof(warn)) != 0) {
+	if (config_load(cfg, path, token, err, sizeof(err), warn,
+			sizeof(warn)) != 0) {
 		fprintf(stderr, "%s%s", err,
 			err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
 		exit(1);
 	}
-	if (warn[0] && !quiet)
+	if (warn[0] && !client)
 		fprintf(stderr, "%s%s", warn,
 			warn[strlen(warn) - 1] == '\n' ? "" : "\n");
 }

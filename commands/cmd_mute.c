@@ -79,8 +79,11 @@ int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur)
 	buf_printf(&b, "🔕 Mute <b>#%" PRId64 "</b> until %s (%s): ", m->id,
 		   until, len);
 	html_escape(&b, scope, strlen(scope), 0);
+	buf_printf(&b, ", by ");
+	html_escape(&b, c->user, strlen(c->user), 0);
 	buf_printf(&b, ". /unmute %" PRId64 " ends it.", m->id);
-	if (b.data)
+	/* a button under a message too old to be shown has no chat */
+	if (b.data && c->chat != 0)
 		cmd_reply(c, b.data);
 	buf_free(&b);
 	return 0;

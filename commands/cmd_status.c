@@ -70,7 +70,8 @@ static void st_head(const cJSON *s, struct buf *out)
 static void st_api(const cJSON *s, struct buf *out)
 {
 	const cJSON *t = st_get(s, "telegram");
-	const char *breaker = st_str(t, "breaker"), *err = st_str(t, "last_error");
+	const char *breaker = st_str(t, "breaker");
+	const char *err = st_str(t, "last_error");
 	int64_t ok_age = st_num(t, "last_ok_age_s", -1);
 	int64_t err_age = st_num(t, "last_error_age_s", -1);
 	char age[32];
@@ -96,6 +97,24 @@ static void st_api(const cJSON *s, struct buf *out)
 		st_esc(out, err);
 		buf_printf(out, "\n");
 	}
+}
+
+/* Commands matter only when they do not work: one line then. */
+static void st_polling(const cJSON *s, struct buf *out)
+{
+	const cJSON *p = st_get(s, "polling");
+	const char *state = st_str(p, "state"), *err = st_str(p, "last_error");
+
+	if (state == NULL || strcmp(state, "polling") == 0)
+		return;
+	buf_printf(out, "Commands: ");
+	st_esc(out, state);
+	if (err) {
+		buf_printf(out, " (");
+		st_esc(out, err);
+		buf_printf(out, ")");
+	}
+	buf_printf(out, "\n");
 }
 
 static void st_queue(const cJSON *s, struct buf *out)
@@ -164,6 +183,7 @@ int cmd_status_render(const cJSON *status, struct buf *out)
 {
 	st_head(status, out);
 	st_api(status, out);
+	st_polling(status, out);
 	st_queue(status, out);
 	st_counts(status, out);
 	st_failed(status, out);

@@ -364,7 +364,7 @@ static void run_command(struct cmd_env *env, struct cmd_ctx *c,
 	while (alen > 0 && isspace((unsigned char)rawargs[alen - 1]))
 		alen--;
 	if (alen > CMD_MAX_ARGS) {
-		cmd_reply(c, "Too many arguments.");
+		cmd_reply(c, "Arguments too long.");
 		return;
 	}
 	memcpy(args, rawargs, alen);
@@ -430,6 +430,7 @@ static void handle_callback(struct cmd_env *env, const cJSON *q)
 	if (cJSON_IsObject(m)) {
 		c.chat = obj_int(obj_get(m, "chat"), "id");
 		c.message_id = obj_int(m, "message_id");
+		c.thread = obj_int(m, "message_thread_id");
 	}
 	/* Buttons change state: admins only. The answer always goes, or
 	 * the client keeps spinning. */

@@ -37,7 +37,7 @@ enum poll_step {
 	STEP_COMMANDS,
 	STEP_DELHOOK,
 	STEP_POLL,
-	STEP_STOPPED, /* disabled, or the token was refused */
+	STEP_STOPPED, /* the token was refused (401) */
 };
 
 static const char *const step_names[] = {
@@ -68,8 +68,6 @@ struct poller *poller_new(struct daemon *d)
 	p->d = d;
 	p->env.d = d;
 	p->next_at = d->now;
-	if (d->cfg.poll_timeout <= 0)
-		p->step = STEP_STOPPED;
 	if (d->store && store_kv_get(d->store, POLL_OFFSET_KEY, val,
 				     sizeof(val)) == 1)
 		p->offset = strtoll(val, NULL, 10);
@@ -85,7 +83,9 @@ void poller_free(struct poller *p)
 
 int64_t poller_next(const struct poller *p)
 {
-	if (p == NULL || p->step == STEP_STOPPED || p->inflight)
+	/* poll_timeout 0 disables polling (a SIGHUP may change it). */
+	if (p == NULL || p->step == STEP_STOPPED || p->inflight ||
+	    p->d->cfg.poll_timeout <= 0)
 		return INT64_MAX;
 	return p->next_at > p->d->now ? p->next_at : p->d->now;
 }
@@ -93,6 +93,7 @@ int64_t poller_next(const struct poller *p)
 void poller_status(const struct poller *p, cJSON *obj)
 {
 	cJSON *o = cJSON_AddObjectToObject(obj, "polling");
+	int64_t age;
 
 	if (o == NULL || p == NULL)
 		return;
@@ -101,9 +102,8 @@ void poller_status(const struct poller *p, cJSON *obj)
 	cJSON_AddNumberToObject(o, "offset", (double)p->offset);
 	cJSON_AddNumberToObject(o, "commands", (double)p->env.handled);
 	cJSON_AddNumberToObject(o, "refused", (double)p->env.denied);
-	cJSON_AddNumberToObject(o, "last_ok_age_s", p->last_ok_wall ?
-				(double)((p->d->wall - p->last_ok_wall) / 1000) :
-				-1);
+	age = p->last_ok_wall ? (p->d->wall - p->last_ok_wall) / 1000 : -1;
+	cJSON_AddNumberToObject(o, "last_ok_age_s", (double)age);
 	cJSON_AddStringToObject(o, "last_error", p->last_err);
 }
 
@@ -146,7 +146,8 @@ static int poll_failed(struct poller *p, const char *method,
 	case TG_CONFLICT_POLL:
 		if (!p->conflict)
 			log_warnx("another instance polls with this token; "
-				  "commands may go to it (alerts keep flowing)");
+				  "commands may go to it (alerts keep "
+				  "flowing)");
 		p->conflict = 1;
 		poll_backoff(p);
 		return 1;
@@ -267,7 +268,9 @@ static void on_updates(void *arg, const struct tg_reply *r)
 	poll_ok(p);
 	p->last_ok_wall = p->d->wall;
 	res = cJSON_GetObjectItemCaseSensitive(r->json, "result");
-	cJSON_ArrayForEach(u, cJSON_IsArray(res) ? res : NULL) {
+	if (!cJSON_IsArray(res))
+		return;
+	cJSON_ArrayForEach(u, res) {
 		if (n++ == POLL_LIMIT)
 			break;
 		poll_update(p, u);
@@ -278,18 +281,18 @@ static void on_updates(void *arg, const struct tg_reply *r)
 
 static char *poll_body_commands(void)
 {
-	const char *names[32], *descs[32];
-	size_t n = 0;
+	const char *cmd_names[32], *descs[32];
+	size_t n = 0, i;
 
-	for (size_t i = 0; i < commands_count() && n < ARRAY_LEN(names); i++) {
+	for (i = 0; i < commands_count() && n < ARRAY_LEN(cmd_names); i++) {
 		const struct command *c = commands_at(i);
 
 		if (!commands_name_valid(c->name))
 			continue;
-		names[n] = c->name;
+		cmd_names[n] = c->name;
 		descs[n++] = c->help;
 	}
-	return tg_body_set_commands(names, descs, n);
+	return tg_body_set_commands(cmd_names, descs, n);
 }
 
 static void poll_start(struct poller *p)
@@ -302,17 +305,24 @@ static void poll_start(struct poller *p)
 
 	switch (p->step) {
 	case STEP_GETME:
-		method = "getMe", fn = on_getme, body = strdup("{}");
+		method = "getMe";
+		fn = on_getme;
+		body = strdup("{}");
 		break;
 	case STEP_COMMANDS:
-		method = "setMyCommands", fn = on_commands;
+		method = "setMyCommands";
+		fn = on_commands;
 		body = poll_body_commands();
 		break;
 	case STEP_DELHOOK:
-		method = "deleteWebhook", fn = on_delhook, body = strdup("{}");
+		/* no drop_pending_updates: those are operators' commands */
+		method = "deleteWebhook";
+		fn = on_delhook;
+		body = strdup("{}");
 		break;
 	case STEP_POLL:
-		method = "getUpdates", fn = on_updates;
+		method = "getUpdates";
+		fn = on_updates;
 		body = tg_body_get_updates(p->offset, d->cfg.poll_timeout,
 					   POLL_LIMIT);
 		timeout = d->cfg.poll_timeout + POLL_MARGIN_S;
@@ -338,7 +348,7 @@ void poller_run(struct poller *p)
 	if (p->step == STEP_STOPPED) {
 		/* After a 401, start again once sending works: the token was
 		 * fixed (or Telegram's 401 was a hiccup). */
-		if (p->stopped_wall && d->cfg.poll_timeout > 0 &&
+		if (d->cfg.poll_timeout > 0 &&
 		    d->ctr.last_ok_wall > p->stopped_wall) {
 			log_info("the token works again; polling for commands");
 			p->stopped_wall = 0;

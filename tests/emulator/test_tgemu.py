@@ -166,6 +166,11 @@ class TestBasics(EmuTestCase):
         self.assertEqual(st, 400)
         st, r, _ = self.api("getMe", conn=c)
         self.assertEqual(st, 200)
+        # no Nagle/delayed-ACK stall (~40 ms per request) on keep-alive
+        t0 = time.monotonic()
+        for i in range(200):
+            self.assertEqual(self.api("getMe", conn=c)[0], 200)
+        self.assertLess(time.monotonic() - t0, 3.0)
         c.close()
         self.assertEqual(len(self.emu.messages(7)), 20)
 

@@ -1,11 +1,19 @@
 """run.py - runs every integration test (tests/integration/test_*.py).
 
-Each test is a function test_*(); a failure is an exception. Prints one
-line per test and a closing "N passed, N failed" line; exits 1 on failure.
-Usage: python3 tests/integration/run.py [substring-filter]
+Each test is a function test_*(); a failure is an exception. Tests are
+independent (own temp dir, emulator and daemon), so they run JOBS at a time
+(default 4: they mostly wait on timers), each in its own process; tests
+marked @serial (latency assertions) run afterwards, one at a time, on a
+quiet machine. Prints one line per test and a closing "N passed, N failed"
+line; exits 1 on failure.
+
+Usage: python3 tests/integration/run.py [-j JOBS] [substring-filter]
 """
+import argparse
+import concurrent.futures
 import importlib.util
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -14,10 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 
-def main():
-    filt = sys.argv[1] if len(sys.argv) > 1 else ""
-    passed = failed = 0
-    names = []
+def load(filt):
+    tests = []
     for fn in sorted(os.listdir(HERE)):
         if not (fn.startswith("test_") and fn.endswith(".py")):
             continue
@@ -26,24 +32,66 @@ def main():
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         for name in sorted(dir(mod)):
-            if name.startswith("test_") and callable(getattr(mod, name)):
+            f = getattr(mod, name)
+            if name.startswith("test_") and callable(f):
                 full = "%s.%s" % (fn[:-3], name)
                 if filt in full:
-                    names.append((full, getattr(mod, name)))
-    for full, fn in names:
-        t0 = time.monotonic()
-        try:
-            fn()
-            passed += 1
-            print("ok   %-60s %6.2fs" % (full, time.monotonic() - t0),
-                  flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL %-60s %6.2fs" % (full, time.monotonic() - t0),
-                  flush=True)
-            traceback.print_exc()
-    print("integration: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+                    tests.append((full, f))
+    return tests
+
+
+def run_one(full):
+    """In a child process: runs one test, exit status says how it went."""
+    for name, f in load(""):
+        if name == full:
+            try:
+                f()
+                return 0
+            except Exception:
+                traceback.print_exc()
+                return 1
+    print("no such test: %s" % full)
+    return 1
+
+
+def spawn(full):
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, __file__, "--one", full],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    return full, p.returncode, p.stdout, time.monotonic() - t0
+
+
+def report(result, counts):
+    full, rc, out, took = result
+    counts[rc != 0] += 1
+    print("%s %-66s %6.2fs" % ("ok  " if rc == 0 else "FAIL", full, took),
+          flush=True)
+    if out.strip():
+        sys.stdout.write(out if rc else "".join(
+            l for l in out.splitlines(True) if l.startswith("    ")))
+        sys.stdout.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-j", type=int, default=int(os.environ.get("JOBS", "4")))
+    ap.add_argument("--one")
+    ap.add_argument("filter", nargs="?", default="")
+    a = ap.parse_args()
+    if a.one:
+        return run_one(a.one)
+    tests = load(a.filter)
+    par = [n for n, f in tests if not getattr(f, "serial", False)]
+    ser = [n for n, f in tests if getattr(f, "serial", False)]
+    counts = [0, 0]
+    with concurrent.futures.ThreadPoolExecutor(max(1, a.j)) as ex:
+        for r in ex.map(spawn, par):
+            report(r, counts)
+    for n in ser:
+        report(spawn(n), counts)
+    print("integration: %d passed, %d failed" % (counts[0], counts[1]))
+    return 1 if counts[1] else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,8 @@
+"""marks.py - test markers read by run.py."""
+
+
+def serial(fn):
+    """Run this test alone, after the parallel ones: it asserts a latency
+    that CPU contention from other tests would distort."""
+    fn.serial = True
+    return fn
