@@ -31,6 +31,13 @@
 #define FMT_PACK_SOURCE_CHARS 40
 #define FMT_NOTE_ROOM 64         /* "\n… N more characters not shown" */
 #define FMT_PACK_HEAD_ROOM 40    /* "📦 <b>N alerts</b>\n" */
+/* A backlog deeper than this is a storm: one line per alert, so that 1,000
+ * alerts fit in the ~17 messages a group takes per minute. */
+#define FMT_PACK_DENSE_AT 30
+#define FMT_DENSE_HEAD_CHARS 40
+#define FMT_DENSE_SOURCE_CHARS 20
+#define FMT_DENSE_FOOTER "\n<i>/alert ID shows one in full</i>"
+#define FMT_DENSE_FOOTER_UNITS 32
 
 enum seg_kind { SEG_TEXT, SEG_OPEN, SEG_CLOSE, SEG_BREAK };
 
@@ -837,34 +844,37 @@ static int fmt_esc_headline(struct buf *b, struct buf *tmp, const char *s,
 
 /*
  * One compact block: "MARKER <b>title</b> · <code>source</code> #ID" and
- * the first line of the text under it. The source is left out when it is
+ * the first line of the text under it; in a storm (dense) just the first
+ * line, shorter (the pack ends with a pointer to /alert ID). The source is left out when it is
  * the same as the block above (storms tend to come from one place). Every
  * field is cut, so a block stays far below TG_MAX_TEXT: 80 + 40 + 100
  * characters, at most 2 units each, plus a few dozen of decoration.
  */
 static int fmt_block(struct buf *b, struct buf *tmp, const struct alert *a,
-		     const char *prev_source)
+		     const char *prev_source, int dense)
 {
 	const char *head = fmt_has(a->title) ? a->title :
 			   fmt_has(a->text) ? a->text : "alert";
 
 	if (buf_printf(b, "%s <b>", a->status == ALERT_RESOLVED ? "✅" :
 			format_marker(a->severity)) != 0 ||
-	    fmt_esc_headline(b, tmp, head, FMT_HEAD_CHARS, NULL) != 0 ||
+	    fmt_esc_headline(b, tmp, head, dense ? FMT_DENSE_HEAD_CHARS :
+			     FMT_HEAD_CHARS, NULL) != 0 ||
 	    buf_append(b, "</b>", 4) != 0)
 		return -1;
 	if (fmt_has(a->source) &&
 	    (prev_source == NULL || strcmp(prev_source, a->source) != 0)) {
 		if (buf_append(b, " · <code>", strlen(" · <code>")) != 0 ||
-		    fmt_esc_headline(b, tmp, a->source, FMT_PACK_SOURCE_CHARS,
-				     NULL) != 0 ||
+		    fmt_esc_headline(b, tmp, a->source, dense ?
+				     FMT_DENSE_SOURCE_CHARS :
+				     FMT_PACK_SOURCE_CHARS, NULL) != 0 ||
 		    buf_append(b, "</code>", 7) != 0)
 			return -1;
 	}
 	if (buf_printf(b, " #%lld", (long long)a->id) != 0)
 		return -1;
 	/* Without a title the text's first line is already the headline. */
-	if (fmt_has(a->title) && fmt_has(a->text) &&
+	if (!dense && fmt_has(a->title) && fmt_has(a->text) &&
 	    strcmp(a->title, a->text) != 0) {
 		if (buf_append(b, "\n", 1) != 0 ||
 		    fmt_esc_headline(b, tmp, a->text, FMT_PACK_TEXT_CHARS,
@@ -887,12 +897,17 @@ size_t format_pack(const struct alert *const *alerts, size_t n, char **out)
 	buf_init(&blk, FMT_PART_MAX);
 	buf_init(&tmp, FMT_PART_MAX);
 	buf_init(&msg, FMT_PART_MAX);
+	int dense = n > FMT_PACK_DENSE_AT;
+	size_t room = TG_MAX_TEXT - FMT_PACK_HEAD_ROOM -
+		      (dense ? FMT_DENSE_FOOTER_UNITS : 0);
+
 	for (k = 0; k < n; k++) {
 		buf_reset(&blk);
-		if (fmt_block(&blk, &tmp, alerts[k], k ? prev : NULL) != 0)
+		if (fmt_block(&blk, &tmp, alerts[k], k ? prev : NULL,
+			      dense) != 0)
 			goto out;
 		u = 1 + tg_visible_len(blk.data, blk.len);
-		if (k > 0 && FMT_PACK_HEAD_ROOM + units + u > TG_MAX_TEXT)
+		if (k > 0 && units + u > room)
 			break;
 		if (buf_append(&body, "\n", 1) != 0 ||
 		    buf_append(&body, blk.data, blk.len) != 0)
@@ -901,7 +916,9 @@ size_t format_pack(const struct alert *const *alerts, size_t n, char **out)
 		prev = alerts[k]->source;
 	}
 	if (buf_printf(&msg, "📦 <b>%zu alert%s</b>", k, k == 1 ? "" : "s") ||
-	    buf_append(&msg, body.data, body.len) != 0)
+	    buf_append(&msg, body.data, body.len) != 0 ||
+	    (dense && buf_append(&msg, FMT_DENSE_FOOTER,
+				 strlen(FMT_DENSE_FOOTER)) != 0))
 		goto out;
 	*out = msg.data;
 	msg.data = NULL;

@@ -45,8 +45,10 @@ int format_alert(const struct alert *a, const struct format_extra *x,
 int format_alert_plain(const struct alert *a, const struct format_extra *x,
 		       char **parts, size_t max);
 
-/* Packs alerts[0..n) into one message, one compact block per alert, in the
- * given order, stopping before the first that would not fit. Returns how
+/* Packs alerts[0..n) into one message, one compact block per alert (just
+ * a headline line each when n says it is a storm: over 30, so that 1,000
+ * alerts fit the ~17 messages a group takes in a minute), in the given
+ * order, stopping before the first that would not fit. Returns how
  * many were packed (>= 1 when n >= 1: the first is always included,
  * shortened if needed) and the message in *out (caller frees); 0 with
  * *out NULL only when out of memory. */

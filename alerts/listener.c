@@ -23,7 +23,7 @@
 
 #define READ_CHUNK	65536	/* one read() */
 #define READ_ROUNDS	4	/* reads per client per listener_handle */
-#define LISTEN_BACKLOG	128
+#define LISTEN_BACKLOG	SOMAXCONN
 #define MAX_CLIENTS_CAP	65536
 
 /* Defaults for zero-valued options. */

@@ -6,6 +6,7 @@ nothing. Each part starts its own daemon (and emulator) in a temp dir.
 """
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -80,9 +81,9 @@ def latency(n_chats=20, rounds=10):
                    what="all latency alerts delivered")
         lat = []
         for m in h.emu.messages():
-            for title, t in sent.items():
-                if title in m["text"].split("\n", 1)[0]:
-                    lat.append(m["date_ms"] - t)
+            found = re.search(r"lat-\d+-\d+", m["text"])
+            if found and found.group(0) in sent:
+                lat.append(m["date_ms"] - sent[found.group(0)])
         lat.sort()
         p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
         print("socket-to-Telegram latency, single alerts, emulator on "

@@ -65,6 +65,7 @@ struct job {
 	int64_t reply_to;
 	char *markup;        /* on the last part */
 	int64_t first_msg;
+	int64_t sent_at;     /* mono ms the request left: ratelimit_unsent */
 	int in_flight;
 	struct outmsg *out;  /* JOB_OUT */
 };
@@ -312,16 +313,22 @@ static void outage_summary(struct dispatch *ds)
 	dispatch_notify(ds, html);
 }
 
-/* Bookkeeping common to every answer: breaker, counters, 401, 429. */
-static void reply_account(struct dispatch *ds, struct chat *c,
+/* Bookkeeping common to every answer: breaker, counters, 401, 429, and
+ * the rate limiter's view of what Telegram actually received. */
+static void reply_account(struct dispatch *ds, const struct job *j,
 			  const struct tg_reply *r)
 {
 	struct daemon *d = ds->d;
+	struct chat *c = j->chat;
 
 	if (r->outcome == TG_TRANSIENT) {
 		d->ctr.transient++;
 		note_error(d, r);
-		if (breaker_failure(&d->breaker, d->now, &d->rng))
+		/* No HTTP answer at all: it did not count against the limits. */
+		if (r->http_status == 0)
+			ratelimit_unsent(d->rl, c ? c->id : 0, j->sent_at);
+		if (breaker_failure(&d->breaker, d->now, &d->rng) &&
+		    d->breaker.opens == 1)
 			log_warnx("Telegram API unreachable (%s); sending "
 				  "paused, probing with backoff",
 				  r->description);
@@ -490,7 +497,7 @@ static void on_alert_done(void *arg, const struct tg_reply *r)
 
 	ds->inflight--;
 	j->in_flight = 0;
-	reply_account(ds, j->chat, r);
+	reply_account(ds, j, r);
 	alert_outcome(ds, j, r);
 	if (j->part < j->nparts && j->kind != JOB_EDIT &&
 	    (r->outcome == TG_OK || r->outcome == TG_NOT_MODIFIED))
@@ -715,6 +722,7 @@ static void job_start(struct dispatch *ds, struct job *j)
 		rows_write(ds, j);
 	}
 	ratelimit_sent(d->rl, j->chat->id, d->now);
+	j->sent_at = d->now;
 	j->chat->busy = j;
 	j->in_flight = 1;
 	if (tg_call(d->tg, j->kind == JOB_EDIT ? "editMessageText" :
@@ -876,7 +884,7 @@ static void on_out_done(void *arg, const struct tg_reply *r)
 	ds->inflight--;
 	if (c && c->busy == j)
 		c->busy = NULL;
-	reply_account(ds, c, r);
+	reply_account(ds, j, r);
 	if ((r->outcome == TG_TRANSIENT || r->outcome == TG_RATE_LIMITED) &&
 	    ++o->tries < REPLY_TRIES && o->kind != OUT_ANSWER) {
 		j->out = NULL;
@@ -942,6 +950,7 @@ static void out_start(struct dispatch *ds, struct outmsg *o)
 		if (j->chat)
 			j->chat->busy = j;
 		ratelimit_sent(d->rl, o->chat, d->now);
+		j->sent_at = d->now;
 	}
 	ds->inflight++;
 	if (tg_call(d->tg, methods[o->kind], body, 0, on_out_done, j) != 0) {

@@ -56,6 +56,10 @@ int64_t ratelimit_when(struct ratelimit *rl, int64_t chat, enum lane lane,
 		       int64_t now);
 /* Records a message into chat sent at now (counts in every window). */
 void ratelimit_sent(struct ratelimit *rl, int64_t chat, int64_t now);
+/* Takes back a send recorded at `sent` that never reached Telegram (no
+ * HTTP answer at all): failed attempts during an outage must not use up
+ * the chat's or group's allowance for when it is over. */
+void ratelimit_unsent(struct ratelimit *rl, int64_t chat, int64_t sent);
 /* Nothing goes to chat (or, with chat == 0, anywhere) before until.
  * A block only extends: an earlier until than the one in force is ignored. */
 void ratelimit_block(struct ratelimit *rl, int64_t chat, int64_t until);

@@ -459,6 +459,38 @@ void ratelimit_sent(struct ratelimit *rl, int64_t chat, int64_t now)
 		sendlog_add(&c->log, now);
 }
 
+/* Removes the newest entry equal to t, if any: newer entries move back.
+ * 1 if there was one. */
+static int sendlog_remove(struct sendlog *l, int64_t t)
+{
+	for (int k = 1; k <= l->n; k++) {
+		if (sendlog_back(l, k) != t)
+			continue;
+		for (int j = k; j > 1; j--)
+			l->t[(l->head - j + l->cap) % l->cap] =
+				sendlog_back(l, j - 1);
+		l->head = (l->head - 1 + l->cap) % l->cap;
+		l->n--;
+		return 1;
+	}
+	return 0;
+}
+
+void ratelimit_unsent(struct ratelimit *rl, int64_t chat, int64_t sent)
+{
+	struct chat *c;
+	int32_t i;
+
+	/* Every send is in the global log: not there, nothing to undo. */
+	if (!sendlog_remove(&rl->global, sent) || chat == 0 ||
+	    (i = chat_find(rl, chat)) == NIL)
+		return;
+	c = &rl->chats[i];
+	c->tat -= rl->chat_period;
+	if (c->log.t != NULL)
+		sendlog_remove(&c->log, sent);
+}
+
 /* A block only ever extends: a shorter retry_after arriving late must not
  * undo a longer one that is still in force. */
 void ratelimit_block(struct ratelimit *rl, int64_t chat, int64_t until)

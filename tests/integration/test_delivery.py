@@ -91,9 +91,11 @@ def test_storm_of_1000_into_one_supergroup_all_visible_no_429():
         took = time.monotonic() - t0
         st = h.emu.stats()
         assert st.get("rate_limited", 0) == 0, st
-        assert took <= 30, took
+        # fully visible within 20 s: the packs fit one minute's allowance
+        # of a group (17 alert messages; 3 are kept for replies)
+        assert took <= 20, took
         n = len(h.emu.messages())
-        assert n <= 40, "storm used %d messages" % n
+        assert n <= 17, "storm used %d messages" % n
         sent = h.sql("SELECT COUNT(*) FROM deliveries WHERE state=2 "
                      "AND message_id IS NOT NULL")
         assert sent[0][0] == 1000

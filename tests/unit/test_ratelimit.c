@@ -434,6 +434,32 @@ static void test_block_chat(void **state)
 	ratelimit_free(rl);
 }
 
+/* Failed attempts during an outage are taken back: once it is over, the
+ * group's full allowance is there again. */
+static void test_unsent_gives_allowance_back(void **state)
+{
+	struct ratelimit *rl = new_rl(&defaults);
+	int64_t t = T0;
+
+	(void)state;
+	for (int i = 0; i < 20; i++) {
+		t = ratelimit_when(rl, GROUP, LANE_ALERT, t);
+		ratelimit_sent(rl, GROUP, t);
+		ratelimit_unsent(rl, GROUP, t); /* connection refused */
+	}
+	/* nothing counted: the next alert may go at once */
+	assert_true(ratelimit_when(rl, GROUP, LANE_ALERT, t) == t);
+	/* real sends still count (two leave one token: alerts must wait);
+	 * taking back a send that never happened changes nothing */
+	ratelimit_sent(rl, GROUP, t);
+	ratelimit_sent(rl, GROUP, t);
+	ratelimit_unsent(rl, GROUP, t - 1);
+	assert_true(ratelimit_when(rl, GROUP, LANE_ALERT, t) > t);
+	ratelimit_unsent(rl, GROUP, t);
+	assert_true(ratelimit_when(rl, GROUP, LANE_ALERT, t) == t);
+	ratelimit_free(rl);
+}
+
 static void test_block_global(void **state)
 {
 	struct ratelimit *rl = new_rl(&defaults);
@@ -610,6 +636,7 @@ int main(void)
 		cmocka_unit_test(test_global_slow_rate),
 		cmocka_unit_test(test_block_chat),
 		cmocka_unit_test(test_block_global),
+		cmocka_unit_test(test_unsent_gives_allowance_back),
 		cmocka_unit_test(test_migrate),
 		cmocka_unit_test(test_migrate_merge),
 		cmocka_unit_test(test_evict_expired_first),
