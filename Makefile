@@ -42,7 +42,7 @@ SRCS    := $(wildcard bot/*.c alerts/*.c commands/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit emulator-selftest integration run bench clean
+.PHONY: all test unit emulator-selftest integration valgrind run bench clean
 all: $(BUILD)/opsbot
 
 $(BUILD)/opsbot: $(OBJS)
@@ -62,7 +62,24 @@ unit: $(UNITS)
 	@sh tests/run-unit.sh $(UNITS)
 
 integration: $(BUILD)/opsbot
-	@OPSBOT=$(BUILD)/opsbot $(PYTHON) tests/integration/run.py
+	@OPSBOT=$(BUILD)/opsbot OPSBOT_SANITIZED=$(SANITIZE) \
+		$(PYTHON) tests/integration/run.py
+
+# One integration run with the daemon under valgrind memcheck: zero errors
+# and zero definite leaks, or the tests fail (harness.py reads the logs).
+VALGRIND_TESTS := test_intake.test_malformed test_intake.test_cli_send \
+	test_delivery.test_resolved test_delivery.test_5xx \
+	test_delivery.test_chat_not_found test_commands.test_commands_registered \
+	test_commands.test_ack test_faults.test_sighup
+comma := ,
+empty :=
+space := $(empty) $(empty)
+valgrind: $(BUILD)/opsbot
+	@OPSBOT=$(BUILD)/opsbot OPSBOT_WRAPPER="valgrind -q --error-exitcode=99 \
+		--leak-check=full --errors-for-leak-kinds=definite \
+		--show-leak-kinds=definite" \
+		$(PYTHON) tests/integration/run.py -j 2 \
+		$(subst $(space),$(comma),$(strip $(VALGRIND_TESTS)))
 
 emulator-selftest:
 	@$(PYTHON) -m unittest -q tests/emulator/test_tgemu.py

@@ -6,6 +6,8 @@ daemon, and read what the emulator's chats received. Every wait is bounded.
 """
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -21,6 +23,20 @@ from emuclient import EmuClient  # noqa: E402
 
 TOKEN = "123456:TESTSECRET-abcdefghijklmnopqrstuvwxyz"
 OPSBOT = os.environ.get("OPSBOT", os.path.join(ROOT, "build", "opsbot"))
+# e.g. "valgrind --error-exitcode=99 ..." (make valgrind): runs the daemon
+# under a checker; close() fails the test on any report it finds.
+WRAPPER = shlex.split(os.environ.get("OPSBOT_WRAPPER", ""))
+# ASan/UBSan build (make test SANITIZE=1): memory figures are inflated by
+# the sanitizer's shadow memory and quarantine, so bounds on RSS are
+# checked only on the plain build.
+SANITIZED = os.environ.get("OPSBOT_SANITIZED") == "1"
+
+# What a sanitizer or valgrind prints when it finds something.
+# (valgrind -q prints nothing at all unless it finds something.)
+CHECKER_REPORT = re.compile(
+    r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
+    r"^==\d+== \S")
+CHECKER_EXIT = 99  # valgrind --error-exitcode
 GROUP = -1001000000001
 PRIVATE = 4242
 ADMIN = 111
@@ -85,11 +101,12 @@ store = { path = "%s"; };
         e.pop("OPSBOT_TOKEN", None)
         if env:
             e.update(env)
-        self.daemon = subprocess.Popen([OPSBOT, "-c", self.conf, "run"],
+        self.daemon = subprocess.Popen(WRAPPER + [OPSBOT, "-c", self.conf,
+                                                  "run"],
                                        stdout=open(path, "w"),
                                        stderr=subprocess.STDOUT, env=e)
         if wait:
-            self.wait_socket()
+            self.wait_socket(60.0 if WRAPPER else 10.0)
         return self.daemon
 
     def wait_socket(self, timeout=10.0):
@@ -128,11 +145,36 @@ store = { path = "%s"; };
                 out.append(f.read())
         return "\n".join(out)
 
+    def problems(self):
+        """What the daemon's logs must never contain: the token's secret,
+        or a sanitizer or valgrind report."""
+        secret = TOKEN.split(":", 1)[1]
+        bad = [l for l in self.log().splitlines()
+               if secret in l or CHECKER_REPORT.search(l)]
+        if WRAPPER and self.daemon and self.daemon.returncode == CHECKER_EXIT:
+            bad.append("the daemon exited %d under %s" % (CHECKER_EXIT,
+                                                          WRAPPER[0]))
+        return bad
+
     def close(self):
+        """Stops everything and cleans up; raises if the logs show a
+        problem (after cleaning up)."""
         try:
-            self.stop()
+            self.stop(timeout=60.0 if WRAPPER else 10.0)
         except AssertionError:
             pass
+        try:
+            bad = self.problems()
+        except OSError:
+            bad = []
+        if bad:
+            os.environ["KEEP_TMP"] = "1"  # keep the logs to look at
+        self._cleanup()
+        if bad:
+            raise AssertionError("daemon log of %s shows:\n%s" %
+                                 (self.dir, "\n".join(bad[:20])))
+
+    def _cleanup(self):
         if self.emu_proc:
             self.emu_proc.terminate()
             try:

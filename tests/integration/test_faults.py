@@ -16,7 +16,9 @@ import struct
 import threading
 import time
 
-from harness import GROUP, PRIVATE, TOKEN, Harness, LineReader, wait_until
+from harness import (GROUP, PRIVATE, SANITIZED, TOKEN, Harness, LineReader,
+                     wait_until)
+from marks import serial
 
 FAST_RETRY = "retry = { base = 0.2; cap = 2.0; breaker_threshold = 3; };\n"
 ROUTE_PRIV = 'routes = ( { source = "priv"; chats = [ %dL ]; } );\n' % PRIVATE
@@ -340,6 +342,7 @@ def test_stricter_telegram_429s_obeyed_no_early_send():
 
 # ------------------------------------------------------------------ 4. hostile
 
+@serial
 def test_hostile_clients_all_at_once_daemon_stays_responsive():
     h = Harness("hostile")
     ok = False
@@ -525,7 +528,8 @@ def test_hostile_clients_all_at_once_daemon_stays_responsive():
         sampler.join(5)
         rss.append(rss_kb(pid))
         figure("hostile daemon VmRSS max", "%.1f MB" % (max(rss) / 1024.0))
-        assert max(rss) < 64 * 1024, rss
+        if not SANITIZED:
+            assert max(rss) < 64 * 1024, rss
         assert max(lat) < 0.100, ["%.1f" % (x * 1000) for x in lat]
         assert h.daemon.poll() is None
         ok = True
