@@ -57,7 +57,8 @@ cleanup() {
 	[ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null
 	wait 2>/dev/null
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 0' INT TERM # Ctrl-C is how the demo ends: not an error
 
 "$OPSBOT" -c "$dir/bot.conf" run &
 bot_pid=$!
