@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "alert.h"
+#include "bot/util.h"
 
 /* Longest piece of a user-supplied value echoed in an error message. */
 #define QUOTE_MAX 32
@@ -39,20 +40,6 @@ static const char *const field_names[F_COUNT] = {
 	"severity", "source", "title", "text", "key", "status", "labels", "url"
 };
 
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is invalid
  * (overlong, surrogate, above U+10FFFF, truncated, stray byte). */
@@ -162,16 +149,16 @@ static int scan_escapes(const char *s, size_t n, char *err, size_t errlen)
 			continue;
 		}
 		if (end - p < 6 || (v = escape_value(p)) < 0)
-			return errf(err, errlen,
+			return err_set(err, errlen,
 			    "json: invalid \\u escape at byte %zu",
 			    (size_t)(p - s));
 		if (v >= 0xDC00 && v <= 0xDFFF)
-			return errf(err, errlen, "json: unpaired UTF-16 "
+			return err_set(err, errlen, "json: unpaired UTF-16 "
 			    "surrogate escape at byte %zu", (size_t)(p - s));
 		if (v >= 0xD800 && v <= 0xDBFF) {
 			w = end - p >= 12 ? escape_value(p + 6) : -1;
 			if (w < 0xDC00 || w > 0xDFFF)
-				return errf(err, errlen, "json: unpaired "
+				return err_set(err, errlen, "json: unpaired "
 				    "UTF-16 surrogate escape at byte %zu",
 				    (size_t)(p - s));
 			p += 12;
@@ -244,13 +231,13 @@ static int check_string(const char *what, const char *v, size_t len,
     size_t max, int marked, char *err, size_t errlen)
 {
 	if (marked && memchr(v, NUL_MARK, len) != NULL)
-		return errf(err, errlen, "%s: contains a NUL character", what);
+		return err_set(err, errlen, "%s: contains a NUL character", what);
 	/* The raw line was valid UTF-8; this guards against escapes that a
 	 * cJSON version decodes into something that is not. */
 	if (!utf8_valid(v, len))
-		return errf(err, errlen, "%s: invalid UTF-8", what);
+		return err_set(err, errlen, "%s: invalid UTF-8", what);
 	if (len > max)
-		return errf(err, errlen, "%s: longer than %zu bytes", what,
+		return err_set(err, errlen, "%s: longer than %zu bytes", what,
 		    max);
 	return 0;
 }
@@ -267,7 +254,7 @@ static int get_string(const cJSON *item, enum field f, size_t max,
 	if (item == NULL || cJSON_IsNull(item))
 		return 0;
 	if (!cJSON_IsString(item) || item->valuestring == NULL)
-		return errf(err, errlen, "%s: expected a string",
+		return err_set(err, errlen, "%s: expected a string",
 		    field_names[f]);
 	*len = strlen(item->valuestring);
 	if (check_string(field_names[f], item->valuestring, *len, max,
@@ -301,7 +288,7 @@ static int take_string(const cJSON *item, enum field f, size_t max,
 	if (v == NULL || (len == 0 && empty_absent))
 		return 0;
 	if ((*dst = dup_n(v, len)) == NULL)
-		return errf(err, errlen, "%s: out of memory", field_names[f]);
+		return err_set(err, errlen, "%s: out of memory", field_names[f]);
 	return 0;
 }
 
@@ -319,7 +306,7 @@ static int parse_severity(const cJSON *item, int marked, struct alert *a,
 	if (v == NULL)
 		return 0;
 	if ((s = severity_parse(v)) < 0)
-		return errf(err, errlen, "severity: unknown value%s (expected "
+		return err_set(err, errlen, "severity: unknown value%s (expected "
 		    "critical, error, warning, info, debug)",
 		    quoted(q, sizeof(q), v));
 	a->severity = (enum severity)s;
@@ -344,7 +331,7 @@ static int parse_status(const cJSON *item, int marked, struct alert *a,
 	else if (strcasecmp(v, "resolved") == 0)
 		a->status = ALERT_RESOLVED;
 	else
-		return errf(err, errlen, "status: unknown value%s (expected "
+		return err_set(err, errlen, "status: unknown value%s (expected "
 		    "firing or resolved)", quoted(q, sizeof(q), v));
 	return 0;
 }
@@ -367,16 +354,16 @@ static int parse_url(const cJSON *item, int marked, struct alert *a,
 	else if (strncasecmp(v, "https://", 8) == 0)
 		rest = v + 8;
 	else
-		return errf(err, errlen,
+		return err_set(err, errlen,
 		    "url: must start with http:// or https://");
 	if (*rest == '\0' || *rest == '/')
-		return errf(err, errlen, "url: missing host");
+		return err_set(err, errlen, "url: missing host");
 	for (const char *p = v; *p != '\0'; p++)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7F)
-			return errf(err, errlen,
+			return err_set(err, errlen,
 			    "url: contains a space or control character");
 	if ((a->url = dup_n(v, len)) == NULL)
-		return errf(err, errlen, "url: out of memory");
+		return err_set(err, errlen, "url: out of memory");
 	return 0;
 }
 
@@ -404,24 +391,24 @@ static int check_label(const cJSON *l, size_t idx, const cJSON *first,
 	size_t nlen;
 
 	if (l->string == NULL)
-		return errf(err, errlen, "labels: entry without a name");
+		return err_set(err, errlen, "labels: entry without a name");
 	nlen = strlen(l->string);
 	if (marked && memchr(l->string, NUL_MARK, nlen) != NULL)
-		return errf(err, errlen,
+		return err_set(err, errlen,
 		    "labels: a label name contains a NUL character");
 	label_field(what, sizeof(what), l->string, idx);
 	if (nlen == 0)
-		return errf(err, errlen, "labels: empty label name");
+		return err_set(err, errlen, "labels: empty label name");
 	if (nlen > ALERT_MAX_LABEL_NAME)
-		return errf(err, errlen, "%s: label name longer than %d bytes",
+		return err_set(err, errlen, "%s: label name longer than %d bytes",
 		    what, ALERT_MAX_LABEL_NAME);
 	/* At most ALERT_MAX_LABELS entries, so this stays cheap. */
 	for (const cJSON *o = first; o != l; o = o->next)
 		if (strcmp(o->string, l->string) == 0)
-			return errf(err, errlen, "%s: given more than once",
+			return err_set(err, errlen, "%s: given more than once",
 			    what);
 	if (!cJSON_IsString(l) || l->valuestring == NULL)
-		return errf(err, errlen, "%s: expected a string", what);
+		return err_set(err, errlen, "%s: expected a string", what);
 	return check_string(what, l->valuestring, strlen(l->valuestring),
 	    ALERT_MAX_LABEL_VALUE, marked, err, errlen);
 }
@@ -434,10 +421,10 @@ static int parse_labels(const cJSON *item, int marked, struct alert *a,
 	if (item == NULL || cJSON_IsNull(item))
 		return 0;
 	if (!cJSON_IsObject(item))
-		return errf(err, errlen, "labels: expected an object");
+		return err_set(err, errlen, "labels: expected an object");
 	for (const cJSON *l = item->child; l != NULL; l = l->next, n++) {
 		if (n == ALERT_MAX_LABELS)
-			return errf(err, errlen, "labels: more than %d entries",
+			return err_set(err, errlen, "labels: more than %d entries",
 			    ALERT_MAX_LABELS);
 		if (check_label(l, n, item->child, marked, err, errlen) != 0)
 			return -1;
@@ -447,7 +434,7 @@ static int parse_labels(const cJSON *item, int marked, struct alert *a,
 	/* Every member is now a checked string, so printing the parsed
 	 * object gives the same compact JSON as rebuilding it would. */
 	if ((a->labels = cJSON_PrintUnformatted(item)) == NULL)
-		return errf(err, errlen, "labels: out of memory");
+		return err_set(err, errlen, "labels: out of memory");
 	return 0;
 }
 
@@ -470,13 +457,13 @@ static int fill(const cJSON *root, int marked, struct alert *a, char *err,
 		if (c->string == NULL)
 			continue;
 		if (marked && strchr(c->string, NUL_MARK) != NULL)
-			return errf(err, errlen,
+			return err_set(err, errlen,
 			    "json: a field name contains a NUL character");
 		if ((f = field_lookup(c->string)) == F_COUNT)
 			continue;	/* unknown: forward compatibility */
 		/* JSON leaves duplicates undefined; refuse to guess. */
 		if (m[f] != NULL)
-			return errf(err, errlen, "%s: given more than once",
+			return err_set(err, errlen, "%s: given more than once",
 			    field_names[f]);
 		m[f] = c;
 	}
@@ -494,13 +481,13 @@ static int fill(const cJSON *root, int marked, struct alert *a, char *err,
 	    parse_labels(m[F_LABELS], marked, a, err, errlen) != 0)
 		return -1;
 	if (a->title == NULL && a->text == NULL)
-		return errf(err, errlen, "text: required (or title)");
+		return err_set(err, errlen, "text: required (or title)");
 	/* An empty key would tie every keyless-looking alert together. */
 	if (a->key != NULL && a->key[0] == '\0')
-		return errf(err, errlen,
+		return err_set(err, errlen,
 		    "key: must not be empty (omit it or use null)");
 	if (a->status == ALERT_RESOLVED && a->key == NULL)
-		return errf(err, errlen,
+		return err_set(err, errlen,
 		    "key: required when status is resolved");
 	return 0;
 }
@@ -537,22 +524,22 @@ static int parse_json(const char *line, size_t len, cJSON **root,
 	for (i = 0; i < len && is_space(line[i]); i++)
 		;
 	if (i == len)
-		return errf(err, errlen,
+		return err_set(err, errlen,
 		    "line: empty (expected a JSON object)");
 	if ((bad = utf8_scan(line, len)) < len)
-		return errf(err, errlen, "line: invalid UTF-8 at byte %zu",
+		return err_set(err, errlen, "line: invalid UTF-8 at byte %zu",
 		    bad);
 	/* A raw NUL would cut a string short inside cJSON, or pass as
 	 * whitespace outside one. */
 	if ((nul = memchr(line, '\0', len)) != NULL)
-		return errf(err, errlen,
+		return err_set(err, errlen,
 		    "line: contains a NUL byte at byte %zu",
 		    (size_t)(nul - line));
 	if ((rc = scan_escapes(line, len, err, errlen)) < 0)
 		return -1;
 	if ((*marked = rc) != 0) {
 		if ((copy = mark_nuls(line, len)) == NULL)
-			return errf(err, errlen, "line: out of memory");
+			return err_set(err, errlen, "line: out of memory");
 		src = copy;
 	}
 	*root = cJSON_ParseWithLengthOpts(src, len, &end, 0);
@@ -560,17 +547,17 @@ static int parse_json(const char *line, size_t len, cJSON **root,
 	off = end != NULL ? (size_t)(end - src) : 0;
 	free(copy);
 	if (*root == NULL)
-		return errf(err, errlen, "json: invalid JSON near byte %zu",
+		return err_set(err, errlen, "json: invalid JSON near byte %zu",
 		    off);
 	if (!cJSON_IsObject(*root)) {
-		errf(err, errlen, "line: expected a JSON object (got %s)",
+		err_set(err, errlen, "line: expected a JSON object (got %s)",
 		    json_kind(*root));
 		goto bad;
 	}
 	for (i = off; i < len && is_space(line[i]); i++)
 		;
 	if (i < len) {
-		errf(err, errlen, "json: unexpected data after the object at "
+		err_set(err, errlen, "json: unexpected data after the object at "
 		    "byte %zu", i);
 		goto bad;
 	}

@@ -74,20 +74,6 @@ struct listener {
 	struct listener_stats st;
 };
 
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-    ATTR_PRINTF(3, 4);
-
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static int fill_addr(struct sockaddr_un *sa, const char *path, char *err,
 		     size_t errlen)
@@ -97,9 +83,9 @@ static int fill_addr(struct sockaddr_un *sa, const char *path, char *err,
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	if (n == 0)
-		return set_err(err, errlen, "socket path is empty");
+		return err_set(err, errlen, "socket path is empty");
 	if (n >= sizeof(sa->sun_path))
-		return set_err(err, errlen,
+		return err_set(err, errlen,
 			    "socket path too long (%zu bytes, max %zu): %s",
 			    n, sizeof(sa->sun_path) - 1, path);
 	memcpy(sa->sun_path, path, n + 1);
@@ -120,25 +106,25 @@ static int clear_path(const struct sockaddr_un *sa, char *err, size_t errlen)
 	if (lstat(path, &st) != 0) {
 		if (errno == ENOENT)
 			return 0;
-		return set_err(err, errlen, "cannot stat %s: %s", path,
+		return err_set(err, errlen, "cannot stat %s: %s", path,
 			    strerror(errno));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return set_err(err, errlen, "%s exists and is not a socket", path);
+		return err_set(err, errlen, "%s exists and is not a socket", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return set_err(err, errlen, "socket: %s", strerror(errno));
+		return err_set(err, errlen, "socket: %s", strerror(errno));
 	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
 	e = errno;
 	close(fd);
 	if (rc == 0 || e == EAGAIN || e == EINPROGRESS)
-		return set_err(err, errlen, "another process is listening on %s "
+		return err_set(err, errlen, "another process is listening on %s "
 			    "(is opsbot already running?)", path);
 	if (e != ECONNREFUSED && e != ENOENT)
-		return set_err(err, errlen, "cannot probe %s: %s", path,
+		return err_set(err, errlen, "cannot probe %s: %s", path,
 			    strerror(e));
 	if (unlink(path) != 0 && errno != ENOENT)
-		return set_err(err, errlen, "cannot remove stale socket %s: %s",
+		return err_set(err, errlen, "cannot remove stale socket %s: %s",
 			    path, strerror(errno));
 	return 0;
 }
@@ -158,22 +144,22 @@ static int bind_socket(struct listener *l, const struct sockaddr_un *sa,
 	e = errno;
 	umask(old);
 	if (rc != 0)
-		return set_err(err, errlen, "cannot bind %s: %s", path,
+		return err_set(err, errlen, "cannot bind %s: %s", path,
 			    strerror(e));
 	if (lstat(path, &st) != 0)
-		return set_err(err, errlen, "cannot stat %s: %s", path,
+		return err_set(err, errlen, "cannot stat %s: %s", path,
 			    strerror(errno));
 	l->own_file = 1;
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
 	if (chmod(path, l->o.mode & 07777) != 0)
-		return set_err(err, errlen, "cannot chmod %s: %s", path,
+		return err_set(err, errlen, "cannot chmod %s: %s", path,
 			    strerror(errno));
 	if (l->o.gid != (gid_t)-1 && chown(path, (uid_t)-1, l->o.gid) != 0)
-		return set_err(err, errlen, "cannot chown %s to group %ld: %s",
+		return err_set(err, errlen, "cannot chown %s to group %ld: %s",
 			    path, (long)l->o.gid, strerror(errno));
 	if (listen(l->fd, LISTEN_BACKLOG) != 0)
-		return set_err(err, errlen, "cannot listen on %s: %s", path,
+		return err_set(err, errlen, "cannot listen on %s: %s", path,
 			    strerror(errno));
 	return 0;
 }
@@ -249,12 +235,12 @@ int listener_open(struct listener **out, const struct listener_opts *o,
 
 	*out = NULL;
 	if (o->path == NULL)
-		return set_err(err, errlen, "socket path is not set");
+		return err_set(err, errlen, "socket path is not set");
 	if (fill_addr(&sa, o->path, err, errlen) != 0 ||
 	    clear_path(&sa, err, errlen) != 0)
 		return -1;
 	if ((l = calloc(1, sizeof(*l))) == NULL)
-		return set_err(err, errlen, "out of memory");
+		return err_set(err, errlen, "out of memory");
 	l->fd = l->spare_fd = -1;
 	l->o = *o;
 	apply_defaults(&l->o);
@@ -262,12 +248,12 @@ int listener_open(struct listener **out, const struct listener_opts *o,
 	l->o.path = l->path;
 	if (alloc_tables(l) != 0) {
 		free_listener(l);
-		return set_err(err, errlen, "out of memory");
+		return err_set(err, errlen, "out of memory");
 	}
 	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {
-		set_err(err, errlen, "socket for %s: %s", l->path,
+		err_set(err, errlen, "socket for %s: %s", l->path,
 		     strerror(errno));
 		free_listener(l);
 		return -1;
@@ -815,11 +801,11 @@ int listener_connect(const char *path, char *err, size_t errlen)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return set_err(err, errlen, "socket: %s", strerror(errno));
+		return err_set(err, errlen, "socket: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		e = errno;
 		close(fd);
-		return set_err(err, errlen,
+		return err_set(err, errlen,
 			    "cannot connect to %s: %s. Is opsbot running?",
 			    path, strerror(e));
 	}

@@ -356,6 +356,21 @@ static int exec_stmt(struct store *st, int id, const char *what)
 }
 
 /* Runs a statement returning one integer (NULL reads as 0). */
+/* Steps a one-row query: 1 with the row ready to read (the caller
+ * resets), 0 when there is none (reset done), -1 on error (recorded). */
+static int step_one(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 0;
+	}
+	return sql_fail(st, s, what);
+}
+
 static int query_int64(struct store *st, int id, const char *what,
 		       int64_t *out)
 {
@@ -811,13 +826,8 @@ int store_last_firing(struct store *st, const char *key, int64_t *id,
 	int rc;
 
 	bind_str(s, 1, key);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(s);
-		return 0;
-	}
-	if (rc != SQLITE_ROW)
-		return sql_fail(st, s, "looking up firing key");
+	if ((rc = step_one(st, s, "looking up firing key")) != 1)
+		return rc;
 	*id = sqlite3_column_int64(s, 0);
 	*received_at = sqlite3_column_int64(s, 1);
 	*acked = sqlite3_column_int(s, 2);
@@ -844,13 +854,8 @@ static int next_chat(struct store *st, int64_t after, int64_t *chat,
 	int rc;
 
 	sqlite3_bind_int64(s, 1, after);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(s);
-		return 0;
-	}
-	if (rc != SQLITE_ROW)
-		return sql_fail(st, s, "looking up due chats");
+	if ((rc = step_one(st, s, "looking up due chats")) != 1)
+		return rc;
 	*chat = sqlite3_column_int64(s, 0);
 	*due_at = sqlite3_column_int64(s, 1);
 	sqlite3_reset(s);
@@ -965,13 +970,8 @@ int store_original_delivery(struct store *st, const char *key, int64_t chat,
 	bind_str(s, 1, key);
 	sqlite3_bind_int64(s, 2, chat);
 	sqlite3_bind_int64(s, 3, before);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(s);
-		return 0;
-	}
-	if (rc != SQLITE_ROW)
-		return sql_fail(st, s, "looking up original delivery");
+	if ((rc = step_one(st, s, "looking up original delivery")) != 1)
+		return rc;
 	read_delivery(s, 0, out);
 	sqlite3_reset(s);
 	return 1;
@@ -985,13 +985,8 @@ int store_alert_get(struct store *st, int64_t id, struct alert *out)
 	int rc;
 
 	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(s);
-		return 0;
-	}
-	if (rc != SQLITE_ROW)
-		return sql_fail(st, s, "loading alert");
+	if ((rc = step_one(st, s, "loading alert")) != 1)
+		return rc;
 	if (read_alert(s, 0, out) != 0)
 		return sql_fail_msg(st, s, "loading alert", "out of memory");
 	sqlite3_reset(s);
@@ -1262,13 +1257,8 @@ int store_kv_get(struct store *st, const char *key, char *val, size_t vlen)
 	int rc;
 
 	bind_str(s, 1, key);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(s);
-		return 0;
-	}
-	if (rc != SQLITE_ROW)
-		return sql_fail(st, s, "reading state");
+	if ((rc = step_one(st, s, "reading state")) != 1)
+		return rc;
 	/* A cut value (an offset, a token) would be wrong, not short. */
 	if ((size_t)sqlite3_column_bytes(s, 0) >= vlen)
 		return sql_fail_msg(st, s, "reading state", "value too long");

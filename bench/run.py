@@ -7,15 +7,13 @@ nothing. Each part starts its own daemon (and emulator) in a temp dir.
 import json
 import os
 import re
-import socket
-import statistics
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from harness import Harness, GROUP, LineReader, wait_until  # noqa: E402
+from harness import Harness, LineReader, wait_until  # noqa: E402
 
 BIN = os.environ.get("BENCHBIN", os.path.join(ROOT, "build", "bench"))
 
@@ -145,7 +143,8 @@ def memory(n=1000000):
 
 
 def idle(seconds):
-    h = Harness("bench-idle")
+    # the default long poll (50 s), as in production
+    h = Harness("bench-idle", poll_timeout=50)
     try:
         h.start()
         time.sleep(2)

@@ -220,10 +220,14 @@ static void rows_write(struct dispatch *ds, struct job *j)
 	}
 }
 
-static void rows_set(struct job *j, int state, int64_t due, const char *err)
+/* Every row of the job to state (due at due), adding flags (DF_*) and,
+ * when err is not NULL, recording it. */
+static void rows_set(struct job *j, int state, int64_t due, const char *err,
+		     int flags)
 {
 	for (size_t i = 0; i < j->nrows; i++) {
 		j->rows[i].state = state;
+		j->rows[i].flags |= flags;
 		j->rows[i].due_at = due;
 		if (err)
 			str_copy(j->rows[i].last_error, err,
@@ -435,9 +439,7 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 	case TG_NOT_MODIFIED:
 		if (j->kind == JOB_EDIT) {
 			/* Original shows "resolved"; the note follows. */
-			rows_set(j, DS_PENDING, d->wall, NULL);
-			for (size_t i = 0; i < j->nrows; i++)
-				j->rows[i].flags |= DF_EDITED;
+			rows_set(j, DS_PENDING, d->wall, NULL, DF_EDITED);
 			break;
 		}
 		if (j->part == 0)
@@ -448,9 +450,7 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 		break;
 	case TG_MSG_GONE:
 		/* The original to edit is gone: just send the resolution. */
-		for (size_t i = 0; i < j->nrows; i++)
-			j->rows[i].flags |= DF_EDITED;
-		rows_set(j, DS_PENDING, d->wall, r->description);
+		rows_set(j, DS_PENDING, d->wall, r->description, DF_EDITED);
 		break;
 	case TG_RATE_LIMITED:
 		rows_retry(ds, j, r->description,
@@ -468,20 +468,18 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 		break;
 	case TG_CHAT_GONE:
 		chat_failed(ds, c, r->description);
-		rows_set(j, DS_FAILED, 0, r->description);
+		rows_set(j, DS_FAILED, 0, r->description, 0);
 		break;
 	case TG_MIGRATED:
-		rows_set(j, DS_PENDING, d->wall, NULL);
+		rows_set(j, DS_PENDING, d->wall, NULL, 0);
 		rows_write(ds, j);
 		chat_migrate(ds, c, r->migrate_to);
 		return;
 	case TG_THREAD_GONE:
-		for (size_t i = 0; i < j->nrows; i++)
-			j->rows[i].flags |= DF_NO_THREAD;
-		rows_set(j, DS_PENDING, d->wall, r->description);
+		rows_set(j, DS_PENDING, d->wall, r->description, DF_NO_THREAD);
 		break;
 	case TG_UNAUTHORIZED:
-		rows_set(j, DS_PENDING, d->wall, r->description);
+		rows_set(j, DS_PENDING, d->wall, r->description, 0);
 		break;
 	default: /* transient, conflicts */
 		rows_retry(ds, j, r->description, 0);
@@ -718,7 +716,7 @@ static void job_start(struct dispatch *ds, struct job *j)
 	char *body = job_body(ds, j);
 
 	if (j->part == 0) {
-		rows_set(j, DS_SENDING, 0, NULL);
+		rows_set(j, DS_SENDING, 0, NULL, 0);
 		rows_write(ds, j);
 	}
 	ratelimit_sent(d->rl, j->chat->id, d->now);
@@ -1015,8 +1013,14 @@ int64_t dispatch_next(struct dispatch *ds)
 		return ds->auth_retry_at;
 	gate = breaker_next(&d->breaker, d->now);
 	for (struct outmsg *o = ds->out_head; o; o = o->next) {
-		int64_t w = o->kind == OUT_ANSWER ? d->now :
-			    ratelimit_when(d->rl, o->chat, LANE_REPLY, d->now);
+		struct chat *c = o->kind == OUT_ANSWER ? NULL :
+				 chat_get(ds, o->chat);
+		int64_t w;
+
+		if (c && c->busy)
+			continue; /* its request's answer wakes the loop */
+		w = c ? ratelimit_when(d->rl, o->chat, LANE_REPLY, d->now) :
+		    ratelimit_blocked_until(d->rl, 0);
 		t = w < t ? w : t;
 	}
 	for (size_t i = 0; i < ds->nchats; i++) {

@@ -114,6 +114,18 @@ int64_t clock_wall_ms(void)
 	return clock_ms(CLOCK_REALTIME);
 }
 
+int err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
 size_t str_copy(char *dst, const char *src, size_t size)
 {
 	size_t n = strlen(src);

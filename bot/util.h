@@ -44,6 +44,11 @@ int64_t clock_mono_ms(void);
 /* Wall-clock milliseconds since the epoch: anything stored on disk. */
 int64_t clock_wall_ms(void);
 
+/* Formats into the caller's error buffer (err may be NULL or errlen 0)
+ * and returns -1, so that "return err_set(err, len, ...);" reports and
+ * fails in one step. */
+int err_set(char *err, size_t errlen, const char *fmt, ...) ATTR_PRINTF(3, 4);
+
 /* Copies at most size-1 bytes and always terminates; returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t size);
 

@@ -44,7 +44,7 @@ ADMIN = 111
 
 class Harness:
     def __init__(self, name, extra_conf="", chats=(GROUP,), admins=(ADMIN,),
-                 telegram_extra="", start_emulator=True):
+                 telegram_extra="", start_emulator=True, poll_timeout=2):
         self.dir = tempfile.mkdtemp(prefix="opsbot-it-%s-" % name)
         self.sock = os.path.join(self.dir, "alerts.sock")
         self.db = os.path.join(self.dir, "opsbot.db")
@@ -57,6 +57,7 @@ class Harness:
         self.admins = admins
         self.extra_conf = extra_conf
         self.telegram_extra = telegram_extra
+        self.poll_timeout = poll_timeout
         if start_emulator:
             self.start_emulator()
         self.write_conf()
@@ -81,7 +82,7 @@ class Harness:
   token = "%s";
   chats = [ %s ];
   admins = [ %s ];
-  poll_timeout = 2;
+  poll_timeout = %d;
   connect_timeout = 2;
   request_timeout = 5;
   %s
@@ -89,8 +90,8 @@ class Harness:
 socket = { path = "%s"; };
 store = { path = "%s"; };
 %s
-""" % (api, TOKEN, chats, admins, self.telegram_extra, self.sock, self.db,
-       self.extra_conf))
+""" % (api, TOKEN, chats, admins, self.poll_timeout, self.telegram_extra,
+       self.sock, self.db, self.extra_conf))
 
     # --- daemon ---
     def start(self, wait=True, env=None):
@@ -203,6 +204,20 @@ store = { path = "%s"; };
         if own:
             s.close()
         return json.loads(r)
+
+    def send_many(self, alerts):
+        """Pipelines alerts (dicts) on one connection; every one must be
+        acknowledged. Returns the ids, in order."""
+        s = self.connect()
+        r = LineReader(s)
+        s.sendall(b"".join(json.dumps(a).encode() + b"\n" for a in alerts))
+        ids = []
+        for _ in alerts:
+            rep = json.loads(r.line())
+            assert rep["ok"], rep
+            ids.append(rep["id"])
+        s.close()
+        return ids
 
     def cli(self, *args, input=None, env=None):
         e = dict(os.environ)

@@ -2,7 +2,7 @@
 import json
 import time
 
-from harness import GROUP, Harness, LineReader, wait_until
+from harness import GROUP, Harness, wait_until
 
 HOSTILE = [
     "<script>alert(1)</script>", "</b></i>", "&amp; &lt; & < >", "a & b",
@@ -10,20 +10,6 @@ HOSTILE = [
     "\u202eRTL override", "tab\there", "&#1234; &#x41;", "&nbsp;", "<<<<>>>>",
     "x" * 5000, ("🔥" * 3000), "<pre><code>", "`code` *bold* _it_",
 ]
-
-
-def stream(h, alerts):
-    s = h.connect()
-    r = LineReader(s)
-    ids = []
-    for a in alerts:
-        s.sendall(json.dumps(a).encode() + b"\n")
-    for _ in alerts:
-        rep = json.loads(r.line())
-        assert rep["ok"], rep
-        ids.append(rep["id"])
-    s.close()
-    return ids
 
 
 def visible(h, chat=None):
@@ -44,7 +30,7 @@ def test_every_severity_and_hostile_input_passes_strict_validator():
         for i, t in enumerate(HOSTILE):
             alerts.append({"title": t[:200], "text": t, "source": t[:60],
                            "key": "h%d" % i, "labels": {"l": t[:120]}})
-        ids = stream(h, alerts)
+        ids = h.send_many(alerts)
 
         def done():
             rows = h.sql("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
@@ -79,7 +65,7 @@ def test_storm_of_1000_into_one_supergroup_all_visible_no_429():
     try:
         h.start()
         t0 = time.monotonic()
-        ids = stream(h, [{"severity": ["critical", "warning"][i % 2],
+        ids = h.send_many([{"severity": ["critical", "warning"][i % 2],
                           "source": "web%d" % (i % 13),
                           "title": "Probe %d failed" % i,
                           "text": "timeout after 5 s"} for i in range(1000)])
@@ -109,7 +95,7 @@ def test_injected_429_is_obeyed_to_the_second():
         h.start()
         h.emu.fault("429", count=1, retry_after=3, methods=["sendMessage"])
         t0 = time.monotonic()
-        stream(h, [{"title": "a%d" % i, "text": "x"} for i in range(3)])
+        h.send_many([{"title": "a%d" % i, "text": "x"} for i in range(3)])
         wait_until(lambda: len(h.emu.messages()) >= 3, 30, what="delivered")
         took = time.monotonic() - t0
         st = h.emu.stats()
@@ -131,7 +117,7 @@ def test_outage_of_20s_breaker_opens_and_all_delivered_after():
         h.start()
         h.emu.fault("down", seconds=20)
         t0 = time.monotonic()
-        ids = stream(h, [{"severity": "error", "title": "o%d" % i,
+        ids = h.send_many([{"severity": "error", "title": "o%d" % i,
                           "text": "during outage"} for i in range(10)])
         wait_until(lambda: '"open"' in h.cli("status", "--json").stdout or
                    '"half-open"' in h.cli("status", "--json").stdout,
@@ -158,14 +144,14 @@ def test_migrated_group_alerts_arrive_at_new_id():
     try:
         h.emu.chat(GROUP, "migrate", migrate_to=new)
         h.start()
-        stream(h, [{"title": "m1", "text": "x"}])
+        h.send_many([{"title": "m1", "text": "x"}])
         wait_until(lambda: h.emu.messages(new), 15, what="message at new id")
-        stream(h, [{"title": "m2", "text": "y"}])
+        h.send_many([{"title": "m2", "text": "y"}])
         wait_until(lambda: len(h.emu.messages(new)) >= 2, 15, what="second")
         assert not h.emu.messages(GROUP)
         h.stop()
         h.start()  # the migration is remembered across restarts
-        stream(h, [{"title": "m3", "text": "z"}])
+        h.send_many([{"title": "m3", "text": "z"}])
         wait_until(lambda: len(h.emu.messages(new)) >= 3, 15, what="third")
     finally:
         h.close()
@@ -176,7 +162,7 @@ def test_chat_not_found_fails_destination_and_keeps_alert():
     try:
         h.emu.chat(GROUP, "not_found")
         h.start()
-        (aid,) = stream(h, [{"title": "lost?", "text": "x"}])
+        (aid,) = h.send_many([{"title": "lost?", "text": "x"}])
         wait_until(lambda: h.sql("SELECT state, last_error FROM deliveries "
                                  "WHERE alert_id=?", (aid,))[0][0] == 4,
                    15, what="delivery failed")
@@ -195,11 +181,11 @@ def test_resolved_alert_edits_original_and_replies_silently():
     h = Harness("resolve")
     try:
         h.start()
-        stream(h, [{"severity": "critical", "title": "Disk full",
+        h.send_many([{"severity": "critical", "title": "Disk full",
                     "text": "/var 100%", "key": "disk/var"}])
         first = wait_until(lambda: h.emu.messages(GROUP), 10, what="firing")
         mid = first[0]["message_id"]
-        stream(h, [{"severity": "critical", "status": "resolved",
+        h.send_many([{"severity": "critical", "status": "resolved",
                     "key": "disk/var", "text": "/var 40%"}])
 
         def edited():
@@ -219,10 +205,10 @@ def test_repeat_within_window_is_not_sent_again():
     h = Harness("repeat")
     try:
         h.start()
-        stream(h, [{"severity": "error", "title": "flap", "text": "x",
+        h.send_many([{"severity": "error", "title": "flap", "text": "x",
                     "key": "svc/flap"}])
         wait_until(lambda: h.emu.messages(), 10, what="first")
-        ids = stream(h, [{"severity": "error", "title": "flap", "text": "x",
+        ids = h.send_many([{"severity": "error", "title": "flap", "text": "x",
                           "key": "svc/flap"} for _ in range(3)])
         time.sleep(2.5)
         assert len(h.emu.messages()) == 1
@@ -243,7 +229,7 @@ def test_5xx_and_garbage_replies_are_retried_not_fatal():
         h.emu.fault("5xx", count=2, methods=["sendMessage"])
         h.emu.fault("html502", count=1, methods=["sendMessage"])
         h.emu.fault("garbage", count=1, methods=["sendMessage"])
-        (aid,) = stream(h, [{"title": "retry me", "text": "x"}])
+        (aid,) = h.send_many([{"title": "retry me", "text": "x"}])
         wait_until(lambda: h.emu.messages(), 20, what="delivered")
         # Telegram has it; the daemon commits "sent" a moment later
         att = wait_until(lambda: (lambda r: r if r[1] == 2 else None)(

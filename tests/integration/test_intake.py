@@ -3,12 +3,11 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import threading
 import time
 
-from harness import Harness, LineReader, OPSBOT, wait_until
+from harness import Harness, LineReader, OPSBOT
 
 
 def pipeline(h, n, tag, acked, errors):
