@@ -18,12 +18,21 @@ from harness import Harness, LineReader, wait_until  # noqa: E402
 BIN = os.environ.get("BENCHBIN", os.path.join(ROOT, "build", "bench"))
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
+def mem_kb(pid):
+    """RSS, PSS and private dirty (the daemon's own memory), in KiB."""
+    out = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
+            k, _, v = line.partition(":")
+            if k in ("Rss", "Pss", "Private_Dirty"):
+                out[k] = int(v.split()[0])
+    return out
+
+
+def mem_str(m):
+    return "RSS %5.1f MB  (PSS %4.1f MB, private %4.1f MB; the rest of RSS " \
+           "is shared library pages)" % (m["Rss"] / 1024, m["Pss"] / 1024,
+                                         m["Private_Dirty"] / 1024)
 
 
 def cpu_s(pid):
@@ -125,19 +134,19 @@ def memory(n=1000000):
     try:
         h.start()
         time.sleep(1)
-        idle = rss_kb(h.daemon.pid)
+        idle = mem_kb(h.daemon.pid)
         per = n // 4
         subprocess.run([os.path.join(BIN, "ingest"), h.sock, "4", str(per),
                         "pipe"], check=True, capture_output=True,
                        timeout=1200)
         time.sleep(2)
-        full = rss_kb(h.daemon.pid)
+        full = mem_kb(h.daemon.pid)
         q = h.cli("status", "--json")
         pending = json.loads(q.stdout)["status"]["queue"]
-        print("memory (RSS):")
-        print("  idle:                             %6.1f MB" % (idle / 1024))
-        print("  %d alerts queued, API down:  %6.1f MB  (queue %s)" %
-              (n, full / 1024, {k: v for k, v in pending.items() if v}))
+        print("memory:")
+        print("  idle:                          %s" % mem_str(idle))
+        print("  %d queued, API down:      %s" % (n, mem_str(full)))
+        print("  queue: %s" % {k: v for k, v in pending.items() if v})
     finally:
         h.close()
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -348,6 +349,16 @@ static int cmd_status(const struct config *cfg, int argc, char **argv)
 	return rc;
 }
 
+/* The token sits in the daemon's memory (and in every request URL): no
+ * core file may carry it to disk. */
+static void no_core_files(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+		log_warn("setrlimit(RLIMIT_CORE)");
+}
+
 static int cmd_run(struct config *cfg, int verbose)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
@@ -355,6 +366,7 @@ static int cmd_run(struct config *cfg, int verbose)
 
 	if (d == NULL)
 		fatal("calloc");
+	no_core_files();
 	if (verbose)
 		cfg->log_level = LOG_LVL_DEBUG;
 	log_set_level(cfg->log_level);

@@ -669,6 +669,35 @@ class TestBehavioursAndFaults(EmuTestCase):
         self.emu.clear_faults()
         self.assertEqual(self.raw_request("getMe")[0].status, 200)
 
+    def test_fault_parse_entities_only_hits_html(self):
+        self.emu.fault("parse_entities", count=1, methods=["sendMessage"])
+        # not HTML, not a listed method: pass, and the count is kept
+        self.assertEqual(self.send(111, "plain <x>")[0], 200)
+        self.assertEqual(self.api("getMe")[0], 200)
+        st, r = self.html("<b>fine</b>")
+        self.assertEqual(st, 400)
+        self.assertEqual(r["error_code"], 400)
+        self.assertEqual(r["description"], tgemu.E_ENTITIES)
+        self.assertTrue(r["description"].startswith(
+            "Bad Request: can't parse entities: "))
+        # used up: the same HTML passes now
+        self.assertEqual(self.html("<b>fine</b>")[0], 200)
+        # form-encoded, case-insensitive parse_mode; seconds
+        self.emu.fault("parse_entities", seconds=30)
+        st, r, _ = self.api("sendMessage", {"chat_id": 111, "text": "a",
+                                            "parse_mode": "html"}, form=True)
+        self.assertEqual(st, 400)
+        self.assertEqual(self.html("<i>again</i>")[0], 400)
+        self.assertEqual(self.send(111, "plain")[0], 200)
+        self.emu.clear_faults()
+        s = self.emu.stats()
+        self.assertEqual(s["faults_by_kind"]["parse_entities"], 3)
+        self.assertEqual([m["parse_mode"] for m in self.emu.messages()],
+                         [None, "HTML", None])
+        outcomes = [q["outcome"] for q in self.emu.requests("sendMessage")]
+        self.assertEqual(outcomes.count("fault:parse_entities"), 3)
+        self.assertEqual(s["emulator_errors"], 0)
+
     def test_fault_on_get_updates(self):
         self.emu.fault("html502", methods=["getUpdates"])
         st, r, _ = self.api("getUpdates", {})

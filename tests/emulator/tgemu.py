@@ -25,10 +25,12 @@ Control API: JSON over HTTP under /_emu/ on the same port, no token
   POST   /_emu/chat {"chat_id", "behaviour": normal|not_found|blocked|kicked|
          migrate|no_thread, "migrate_to", "clear_block"}
   POST   /_emu/unblock {"chat_id"?}   forget retry_after blocks
-  POST   /_emu/fault {"kind": 5xx|html502|timeout|reset|garbage|empty|down|429,
-         "count": N | "seconds": S (neither: count 1), "methods": [...],
-         "hold": s (timeout, default 40), "status": 5xx code (5xx),
-         "retry_after": N (429)}   (a list appends several)
+  POST   /_emu/fault {"kind": 5xx|html502|timeout|reset|garbage|empty|down|429|
+         parse_entities, "count": N | "seconds": S (neither: count 1),
+         "methods": [...], "hold": s (timeout, default 40), "status": 5xx
+         code (5xx), "retry_after": N (429)}   (a list appends several)
+         parse_entities answers only requests with parse_mode HTML (400
+         "can't parse entities"); others pass and do not use up a count
   GET    /_emu/fault      DELETE /_emu/fault (clears)
   POST   /_emu/update {"text", "from_id", "chat_id", "chat_type", "username",
          "message_thread_id"} or {"raw": {...update without update_id}}
@@ -104,13 +106,15 @@ E_MIGRATED = "Bad Request: group chat was upgraded to a supergroup chat"
 E_THREAD = "Bad Request: message thread not found"
 E_BLOCKED = "Forbidden: bot was blocked by the user"
 E_KICKED = "Forbidden: bot was kicked from the supergroup chat"
+E_ENTITIES = ("Bad Request: can't parse entities: Unsupported start tag "
+              "\"x\" at byte offset 0")
 
 NGINX_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n"
              b"<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
              b"<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n")
 
 FAULT_KINDS = ("5xx", "html502", "timeout", "reset", "garbage", "empty",
-               "down", "429")
+               "down", "429", "parse_entities")
 BEHAVIOURS = ("normal", "not_found", "blocked", "kicked", "migrate",
               "no_thread")
 
@@ -653,7 +657,11 @@ class Emulator:
                 pass
 
     # ---------------------------------------------------------- faults
-    def take_fault(self, method):
+    def take_fault(self, method, params=None):
+        """The first live fault for method, used up by one; None if none.
+        params: a callable returning the request's parameters (or None),
+        asked only when a fault depends on them (parse_entities)."""
+        html = None
         with self.cond:
             now = time.monotonic()
             live = []
@@ -666,6 +674,13 @@ class Emulator:
                 live.append(f)
                 if hit is None and (not f["methods"]
                                     or method.lower() in f["methods"]):
+                    if f["kind"] == "parse_entities":
+                        if html is None:
+                            p = params() if params else None
+                            html = bool(p) and str(p.get("parse_mode") or
+                                                   "").lower() == "html"
+                        if not html:
+                            continue
                     hit = f
             self.faults = live
             if hit is None:
@@ -1482,7 +1497,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _bot(self, emu, token, method, query, body):
         mname = method or "?"
-        fault = emu.take_fault(mname)
+        fault = emu.take_fault(mname, lambda: self._peek_params(query, body))
         if fault:
             self._apply_fault(emu, fault, mname, query, body)
             return
@@ -1512,6 +1527,12 @@ class Handler(BaseHTTPRequestHandler):
         emu.log_request(mname, chat_id, status, outcome, extra)
         self._send_json(status, obj)
 
+    def _peek_params(self, query, body):
+        try:
+            return parse_params(query, body, self.headers.get("Content-Type"))
+        except Exception:
+            return None
+
     def _apply_fault(self, emu, f, method, query, body):
         kind = f["kind"]
         chat_id = None
@@ -1522,7 +1543,8 @@ class Handler(BaseHTTPRequestHandler):
         except (ApiError, Exception):
             pass
         status = {"5xx": f["status"], "html502": 502, "garbage": 200,
-                  "empty": 200, "429": 429}.get(kind, 0)
+                  "empty": 200, "429": 429,
+                  "parse_entities": 400}.get(kind, 0)
         emu.log_request(method, chat_id, status, "fault:" + kind)
         if kind == "5xx":
             self._send_json(f["status"], {
@@ -1541,6 +1563,9 @@ class Handler(BaseHTTPRequestHandler):
                                   "description": "Too Many Requests: retry "
                                   "after %d" % n,
                                   "parameters": {"retry_after": n}})
+        elif kind == "parse_entities":
+            self._send_json(400, {"ok": False, "error_code": 400,
+                                  "description": E_ENTITIES})
         elif kind == "html502":
             self._send(502, NGINX_502, "text/html")
         elif kind == "garbage":

@@ -94,7 +94,7 @@ store = { path = "%s"; };
        self.sock, self.db, self.extra_conf))
 
     # --- daemon ---
-    def start(self, wait=True, env=None):
+    def start(self, wait=True, env=None, preexec_fn=None):
         n = len(self.logs)
         path = os.path.join(self.dir, "daemon.%d.log" % n)
         self.logs.append(path)
@@ -105,7 +105,8 @@ store = { path = "%s"; };
         self.daemon = subprocess.Popen(WRAPPER + [OPSBOT, "-c", self.conf,
                                                   "run"],
                                        stdout=open(path, "w"),
-                                       stderr=subprocess.STDOUT, env=e)
+                                       stderr=subprocess.STDOUT, env=e,
+                                       preexec_fn=preexec_fn)
         if wait:
             self.wait_socket(60.0 if WRAPPER else 10.0)
         return self.daemon

@@ -241,6 +241,10 @@ def test_token_never_logged():
     try:
         h.start()
         h.send({"text": "x"})
+        # and no core file could carry it to disk
+        with open("/proc/%d/limits" % h.daemon.pid) as f:
+            core = [l for l in f if l.startswith("Max core file size")][0]
+        assert core.split()[4] == "0", core
         h.stop()
         secret = TOKEN.split(":", 1)[1]
         assert secret not in h.log(), "token secret in the daemon log"
