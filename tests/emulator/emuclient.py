@@ -122,7 +122,8 @@ class EmuClient:
                           else {"chat_id": chat_id})
 
     def fault(self, kind, count=None, seconds=None, methods=None, **extra):
-        """kind: 5xx html502 timeout reset garbage empty down 429.
+        """kind: 5xx html502 timeout reset garbage empty down 429
+        parse_entities.
         extra: hold (timeout), status (5xx), retry_after (429)."""
         body = {"kind": kind}
         if count is not None:
