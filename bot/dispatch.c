@@ -66,6 +66,8 @@ struct job {
 	char *markup;        /* on the last part */
 	int64_t first_msg;
 	int64_t sent_at;     /* mono ms the request left: ratelimit_unsent */
+	int64_t not_before;  /* parked between parts: next try (mono) */
+	int part_tries;      /* failed tries of the current part */
 	int in_flight;
 	struct outmsg *out;  /* JOB_OUT */
 };
@@ -350,10 +352,18 @@ static void reply_account(struct dispatch *ds, const struct job *j,
 
 		d->ctr.rate_limited++;
 		if (secs > d->cfg.retry_after_cap) {
+			char html[256];
+
 			log_warnx("Telegram asked to wait %" PRId64 " s for chat "
 				  "%" PRId64 "; obeying only %d s (limits."
 				  "retry_after_cap)", secs, c ? c->id : 0,
 				  d->cfg.retry_after_cap);
+			snprintf(html, sizeof(html), "⏳ Telegram asked opsbot to "
+				 "wait %" PRId64 " s before sending to <code>%"
+				 PRId64 "</code>; waiting %d s "
+				 "(limits.retry_after_cap).", secs,
+				 c ? c->id : 0, d->cfg.retry_after_cap);
+			dispatch_notify(ds, html);
 			secs = d->cfg.retry_after_cap;
 		} else {
 			log_warnx("429 from Telegram for chat %" PRId64
@@ -488,6 +498,27 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 	rows_write(ds, j);
 }
 
+/* Parts of a long alert are already in the chat and the next one met a
+ * 429 or a transient error: that part alone is tried again (the 429's
+ * block or a backoff later), so the chat never sees part 1 twice. */
+static int part_retry(struct dispatch *ds, struct job *j,
+		      const struct tg_reply *r)
+{
+	struct daemon *d = ds->d;
+
+	if (j->part == 0 || j->kind == JOB_EDIT ||
+	    (r->outcome != TG_TRANSIENT && r->outcome != TG_RATE_LIMITED))
+		return 0;
+	j->not_before = d->now;
+	if (r->outcome == TG_TRANSIENT)
+		j->not_before += backoff_delay(j->part_tries,
+					       (int64_t)(d->cfg.retry_base * 1000),
+					       (int64_t)(d->cfg.retry_cap * 1000),
+					       &d->rng);
+	j->part_tries++;
+	return 1;
+}
+
 static void on_alert_done(void *arg, const struct tg_reply *r)
 {
 	struct job *j = arg;
@@ -496,6 +527,9 @@ static void on_alert_done(void *arg, const struct tg_reply *r)
 	ds->inflight--;
 	j->in_flight = 0;
 	reply_account(ds, j, r);
+	if (part_retry(ds, j, r))
+		return; /* stays parked in chat->busy */
+	j->part_tries = 0;
 	alert_outcome(ds, j, r);
 	if (j->part < j->nparts && j->kind != JOB_EDIT &&
 	    (r->outcome == TG_OK || r->outcome == TG_NOT_MODIFIED))
@@ -560,7 +594,7 @@ static int job_format_single(struct dispatch *ds, struct job *j,
 	char *note;
 	int n;
 
-	if (reply_to) {
+	if (reply_to && !(it->d.flags & DF_PLAIN)) {
 		/* the resolution, under its original */
 		note = format_resolved_note(a);
 		if (note == NULL)
@@ -569,6 +603,8 @@ static int job_format_single(struct dispatch *ds, struct job *j,
 		j->nparts = 1;
 		j->reply_to = reply_to;
 	} else {
+		/* an alert of its own, or a resolution whose HTML was refused:
+		 * the whole alert (as plain text), under the original if any */
 		n = (it->d.flags & DF_PLAIN) ?
 		    format_alert_plain(a, &x, j->parts, FORMAT_MAX_PARTS) :
 		    format_alert(a, &x, j->parts, FORMAT_MAX_PARTS);
@@ -576,6 +612,7 @@ static int job_format_single(struct dispatch *ds, struct job *j,
 			return -1;
 		j->nparts = (size_t)n;
 		j->markup = alert_buttons(ds->d, a);
+		j->reply_to = reply_to;
 	}
 	j->html = !(it->d.flags & DF_PLAIN);
 	j->silent = alert_silent(ds->d, a);
@@ -583,7 +620,9 @@ static int job_format_single(struct dispatch *ds, struct job *j,
 }
 
 /* A resolved alert whose original was sent on its own: first edit the
- * original to show it resolved, then (DF_EDITED) reply under it. */
+ * original to show it resolved, then (DF_EDITED) reply under it. If
+ * Telegram refused the edit's HTML (DF_PLAIN), the same bytes are not
+ * tried again: the resolution goes as a plain reply. */
 static struct job *job_for_resolved(struct dispatch *ds, struct chat *c,
 				    const struct due_item *it,
 				    const struct delivery *orig)
@@ -594,8 +633,8 @@ static struct job *job_for_resolved(struct dispatch *ds, struct chat *c,
 	char *parts[FORMAT_MAX_PARTS];
 	int n;
 
-	j = job_new(ds, (it->d.flags & DF_EDITED) ? JOB_ALERT : JOB_EDIT, c,
-		    it, 1);
+	j = job_new(ds, (it->d.flags & (DF_EDITED | DF_PLAIN)) ? JOB_ALERT :
+		    JOB_EDIT, c, it, 1);
 	if (j == NULL)
 		return NULL;
 	if (j->kind == JOB_ALERT) {
@@ -646,7 +685,10 @@ static struct job *job_for_pack(struct dispatch *ds, struct chat *c,
 	char *html = NULL;
 
 	for (size_t i = 0; i < n && k < DUE_BATCH; i++)
-		if (packable(ds, &items[i])) {
+		if (items[i].d.thread_id == items[0].d.thread_id &&
+		    (items[i].d.flags & DF_NO_THREAD) ==
+		    (items[0].d.flags & DF_NO_THREAD) &&
+		    packable(ds, &items[i])) {
 			picked[k] = items[i];
 			list[k] = &items[i].a;
 			k++;
@@ -725,12 +767,15 @@ static void job_start(struct dispatch *ds, struct job *j)
 	j->in_flight = 1;
 	if (tg_call(d->tg, j->kind == JOB_EDIT ? "editMessageText" :
 		    "sendMessage", body, 0, on_alert_done, j) != 0) {
-		struct tg_reply r = { .outcome = TG_TRANSIENT };
-
-		str_copy(r.description, "could not start the request",
-			 sizeof(r.description));
-		ds->inflight++;
-		on_alert_done(j, &r);
+		/* Out of memory here, not Telegram's fault: retry later
+		 * without telling the breaker anything. */
+		log_error("chat %" PRId64 ": could not start a request",
+			  j->chat->id);
+		ratelimit_unsent(d->rl, j->chat->id, d->now);
+		rows_retry(ds, j, "could not start the request", 0);
+		rows_write(ds, j);
+		j->chat->busy = NULL;
+		job_free(j);
 		return;
 	}
 	ds->inflight++;
@@ -761,7 +806,7 @@ static void chat_run(struct dispatch *ds, struct chat *c)
 
 	if (c->busy) {
 		/* a multi-part alert waiting for its next slot */
-		if (!c->busy->in_flight &&
+		if (!c->busy->in_flight && d->now >= c->busy->not_before &&
 		    ratelimit_when(d->rl, c->id, LANE_ALERT, d->now) <= d->now &&
 		    breaker_allow(&d->breaker, d->now))
 			job_start(ds, c->busy);
@@ -950,14 +995,17 @@ static void out_start(struct dispatch *ds, struct outmsg *o)
 		ratelimit_sent(d->rl, o->chat, d->now);
 		j->sent_at = d->now;
 	}
-	ds->inflight++;
 	if (tg_call(d->tg, methods[o->kind], body, 0, on_out_done, j) != 0) {
-		struct tg_reply r = { .outcome = TG_BAD_REQUEST };
-
-		str_copy(r.description, "could not start the request",
-			 sizeof(r.description));
-		on_out_done(j, &r);
+		/* out of memory: the reply is lost, Telegram is not at fault */
+		log_error("could not start a reply to chat %" PRId64, o->chat);
+		if (j->chat) {
+			j->chat->busy = NULL;
+			ratelimit_unsent(d->rl, o->chat, d->now);
+		}
+		job_free(j);
+		return;
 	}
+	ds->inflight++;
 }
 
 static void outbox_run(struct dispatch *ds)
@@ -1030,7 +1078,9 @@ int64_t dispatch_next(struct dispatch *ds)
 		if (c->busy && c->busy->in_flight)
 			continue;
 		w = ratelimit_when(d->rl, c->id, LANE_ALERT, d->now);
-		if (!c->busy) {
+		if (c->busy)
+			w = max64(w, c->busy->not_before);
+		else {
 			due = store_next_due(d->store, c->id);
 			if (due == 0)
 				continue;
