@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/fake_log.h"
+
 #include "alerts/store.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
@@ -75,7 +77,6 @@ static struct {
 	struct rec_call calls[MAX_REC];
 	size_t ncalls;
 	int tg_fail;
-	int warnx, errors;
 	cJSON *status;
 } rec;
 
@@ -89,6 +90,7 @@ static void rec_clear(void)
 		free(rec.calls[i].body);
 	cJSON_Delete(rec.status);
 	memset(&rec, 0, sizeof(rec));
+	fake_log_reset();
 }
 
 int dispatch_reply(struct dispatch *ds, int64_t chat, int64_t thread,
@@ -171,28 +173,6 @@ int tg_call(struct tg *tg, const char *method, char *body, long timeout,
 	return 0;
 }
 
-void log_debug(const char *fmt, ...)
-{
-}
-
-void log_info(const char *fmt, ...)
-{
-}
-
-void log_warn(const char *fmt, ...)
-{
-	rec.warnx++;
-}
-
-void log_warnx(const char *fmt, ...)
-{
-	rec.warnx++;
-}
-
-void log_error(const char *fmt, ...)
-{
-	rec.errors++;
-}
 
 /* --- fixture --- */
 
@@ -469,11 +449,11 @@ static void test_auth_stranger_once(void **state)
 	int warn0;
 
 	set_state(f, id, GROUP, DS_FAILED, 2, 0, "chat not found");
-	warn0 = rec.warnx;
+	warn0 = fake_log_warnings;
 	say(f, STRANGER, STRANGER, "/retry_now");
 	assert_int_equal(rec.nreplies, 1);
 	assert_string_equal(last_reply(), "⛔ not authorised");
-	assert_int_equal(rec.warnx, warn0 + 1);
+	assert_int_equal(fake_log_warnings, warn0 + 1);
 	say(f, STRANGER, STRANGER, "/status");
 	say(f, STRANGER, GROUP, "/mute 1h");
 	assert_int_equal(rec.nreplies, 1); /* silent within 10 minutes */
@@ -508,7 +488,7 @@ static void test_auth_unknown_group(void **state)
 	say(f, ADMIN, OTHER_GROUP, "/status");
 	say(f, STRANGER, OTHER_GROUP, "/status");
 	assert_int_equal(rec.nreplies, 0);
-	assert_int_equal(rec.warnx, 0);
+	assert_int_equal(fake_log_warnings, 0);
 }
 
 /* --- the commands --- */
@@ -1006,7 +986,7 @@ static void test_poller_conflict_backoff(void **state)
 	const char *conflict = "{\"ok\":false,\"error_code\":409,"
 		"\"description\":\"Conflict: terminated by other getUpdates "
 		"request; make sure that only one bot instance is running\"}";
-	int warn0 = rec.warnx;
+	int warn0 = fake_log_warnings;
 	size_t calls;
 	int64_t next;
 
@@ -1018,7 +998,7 @@ static void test_poller_conflict_backoff(void **state)
 		assert_true(next >= f->d.now && next <= f->d.now + 60000);
 		f->d.now = next;
 	}
-	assert_int_equal(rec.warnx, warn0 + 1); /* once per episode */
+	assert_int_equal(fake_log_warnings, warn0 + 1); /* once per episode */
 	/* Backing off: after a few failures the wait is real. */
 	poller_run(p);
 	reply_with(last_call(), 409, conflict);
@@ -1040,7 +1020,7 @@ static void test_poller_conflict_backoff(void **state)
 	reply_with(last_call(), 200, "{\"ok\":true,\"result\":[]}");
 	poller_run(p);
 	reply_with(last_call(), 409, conflict);
-	assert_int_equal(rec.warnx, warn0 + 2);
+	assert_int_equal(fake_log_warnings, warn0 + 2);
 	poller_free(p);
 }
 
@@ -1067,7 +1047,7 @@ static void test_poller_unauthorized(void **state)
 	reply_with(last_call(), 401, "{\"ok\":false,\"error_code\":401,"
 		   "\"description\":\"Unauthorized\"}");
 	assert_int_equal(poller_next(p), INT64_MAX);
-	assert_true(rec.errors >= 1);
+	assert_true(fake_log_errors >= 1);
 	calls = rec.ncalls;
 	f->d.now += 3600000;
 	f->d.wall += 3600000;

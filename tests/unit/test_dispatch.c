@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/fake_log.h"
+
 #include "alerts/store.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
@@ -70,7 +72,6 @@ struct call {
 static struct {
 	struct call *calls;
 	size_t n, cap;
-	int warnx, errors;
 	int64_t now; /* mirror of the fixture's clock for tg_call */
 } rec;
 
@@ -100,28 +101,6 @@ int tg_call(struct tg *tg, const char *method, char *body, long timeout,
 	return 0;
 }
 
-void log_debug(const char *fmt, ...)
-{
-}
-
-void log_info(const char *fmt, ...)
-{
-}
-
-void log_warn(const char *fmt, ...)
-{
-	rec.warnx++;
-}
-
-void log_warnx(const char *fmt, ...)
-{
-	rec.warnx++;
-}
-
-void log_error(const char *fmt, ...)
-{
-	rec.errors++;
-}
 
 int64_t daemon_wall_to_mono(const struct daemon *d, int64_t wall)
 {
@@ -151,6 +130,7 @@ static int setup(void **state)
 	if (f == NULL)
 		return -1;
 	memset(&rec, 0, sizeof(rec));
+	fake_log_reset();
 	setenv("TZ", "UTC", 1);
 	strcpy(f->dir, "/tmp/opsbot-disp-XXXXXX");
 	if (mkdtemp(f->dir) == NULL)
@@ -207,6 +187,7 @@ static int teardown(void **state)
 	}
 	free(rec.calls);
 	memset(&rec, 0, sizeof(rec));
+	fake_log_reset();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	if (system(cmd) != 0)
 		return -1;
@@ -670,7 +651,7 @@ static void test_rate_limited_capped(void **state)
 	r = row(f, id, GROUP);
 	assert_int_equal(r.state, DS_RETRYING);
 	assert_int_equal(r.due_at, f->d.wall + (int64_t)cap * 1000);
-	assert_true(rec.warnx > 0); /* the operators are told in the log */
+	assert_true(fake_log_warnings > 0); /* the operators are told in the log */
 	/* PRIV is unaffected */
 	assert_int_equal(ratelimit_blocked_until(f->d.rl, PRIV), 0);
 }
@@ -885,7 +866,7 @@ static void test_unauthorized(void **state)
 	assert_int_equal(r.state, DS_PENDING);
 	assert_int_equal(r.attempts, 0);
 	assert_true(f->d.auth_failed);
-	assert_true(rec.errors > 0);
+	assert_true(fake_log_errors > 0);
 	assert_int_equal(f->d.breaker.failures, 0);
 
 	/* paused for 5 minutes, replies included */
