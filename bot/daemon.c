@@ -158,6 +158,21 @@ static void watchdog_run(struct daemon *d)
 	d->next_watchdog = d->now + d->watchdog_ms;
 }
 
+/* systemctl status shows this line: the queue at a glance. */
+static void status_notify(struct daemon *d)
+{
+	struct store_stats st;
+
+	if (store_stats(d->store, d->wall, &st) != 0)
+		return;
+	sd_notifyf(0, "STATUS=%lld pending, %lld retrying, %lld failed; "
+		   "%lld sent in the last hour; Telegram %s",
+		   (long long)(st.by_state[DS_PENDING] + st.by_state[DS_SENDING]),
+		   (long long)st.by_state[DS_RETRYING],
+		   (long long)st.by_state[DS_FAILED], (long long)st.sent_hour,
+		   breaker_state_name(d->breaker.state));
+}
+
 static void housekeeping_run(struct daemon *d)
 {
 	int64_t cutoff;
@@ -178,10 +193,7 @@ static void housekeeping_run(struct daemon *d)
 		if (n == PRUNE_BATCH)
 			d->next_housekeeping = d->now + 1000;
 	}
-	if (sd_notifyf(0, "STATUS=%llu alerts accepted, %llu messages sent",
-		       (unsigned long long)d->ctr.alerts_accepted,
-		       (unsigned long long)d->ctr.sent) < 0)
-		log_debug("sd_notify failed");
+	status_notify(d);
 }
 
 /* --- signals: the handler only sets a flag and wakes the loop --- */
