@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -136,19 +135,6 @@ static int fmt_headline(struct buf *out, const char *s, size_t maxcp)
 	    (cut = fmt_cut(out, start, maxcp)) < 0)
 		return -1;
 	return !cut && *rest == '\0';
-}
-
-static void fmt_time(char *dst, size_t size, int64_t ms, int full)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	size_t n = 0;
-
-	if (localtime_r(&t, &tm) != NULL)
-		n = full ? strftime(dst, size, "%Y-%m-%d %H:%M:%S %Z", &tm) :
-			   strftime(dst, size, "%H:%M", &tm);
-	if (n == 0)
-		str_copy(dst, "?", size);
 }
 
 /* --- document building --- */
@@ -447,7 +433,7 @@ static void fmt_foot(struct doc *d, const struct alert *a,
 {
 	char tmp[96], when[64];
 
-	fmt_time(when, sizeof(when), a->received_at, 1);
+	fmt_clock(when, sizeof(when), a->received_at, "%Y-%m-%d %H:%M:%S %Z");
 	snprintf(tmp, sizeof(tmp), "#%lld · %s", (long long)a->id, when);
 	doc_break(d);
 	doc_text(d, tmp);
@@ -459,7 +445,7 @@ static void fmt_foot(struct doc *d, const struct alert *a,
 		doc_text(d, " · ☑️ acked by ");
 		doc_text(d, x->acked_by);
 		if (x->acked_at > 0) {
-			fmt_time(when, sizeof(when), x->acked_at, 0);
+			fmt_clock(when, sizeof(when), x->acked_at, "%H:%M");
 			doc_text(d, " ");
 			doc_text(d, when);
 		}

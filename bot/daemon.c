@@ -266,11 +266,9 @@ static void config_reload(struct daemon *d)
 	    strcmp(nc->store_path, d->cfg.store_path) != 0 ||
 	    strcmp(nc->token, d->cfg.token) != 0 ||
 	    strcmp(nc->api_url, d->cfg.api_url) != 0 ||
-	    memcmp(&nc->global_per_second, &d->cfg.global_per_second,
-		   sizeof(double)) != 0 ||
+	    nc->global_per_second != d->cfg.global_per_second ||
 	    nc->group_per_minute != d->cfg.group_per_minute ||
-	    memcmp(&nc->chat_per_second, &d->cfg.chat_per_second,
-		   sizeof(double)) != 0)
+	    nc->chat_per_second != d->cfg.chat_per_second)
 		log_warnx("socket, store, token, api_url and limits changes "
 			  "take effect after a restart");
 	str_copy(nc->socket_path, d->cfg.socket_path, sizeof(nc->socket_path));

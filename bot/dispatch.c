@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alerts/format.h"
 #include "alerts/store.h"
@@ -103,11 +102,21 @@ int64_t dispatch_chat_id(const struct dispatch *ds, int64_t chat)
 	return chat;
 }
 
-static struct chat *chat_get(struct dispatch *ds, int64_t id)
+static struct chat *chat_find(struct dispatch *ds, int64_t id)
 {
 	for (size_t i = 0; i < ds->nchats; i++)
 		if (ds->chats[i].id == id)
 			return &ds->chats[i];
+	return NULL;
+}
+
+/* The chat's entry, created if new (NULL when the table is full). */
+static struct chat *chat_get(struct dispatch *ds, int64_t id)
+{
+	struct chat *c = chat_find(ds, id);
+
+	if (c != NULL)
+		return c;
 	if (ds->nchats == MAX_CHATS)
 		return NULL;
 	memset(&ds->chats[ds->nchats], 0, sizeof(ds->chats[0]));
@@ -296,17 +305,11 @@ static void outage_summary(struct dispatch *ds)
 	struct daemon *d = ds->d;
 	struct store_stats st;
 	char from[16], to[16], dur[32], html[512];
-	int64_t since = d->wall - (d->now - d->breaker.down_since);
-	time_t t;
-	struct tm tm;
 	int64_t backlog = 0;
 
-	t = (time_t)(since / 1000);
-	localtime_r(&t, &tm);
-	strftime(from, sizeof(from), "%H:%M:%S", &tm);
-	t = (time_t)(d->wall / 1000);
-	localtime_r(&t, &tm);
-	strftime(to, sizeof(to), "%H:%M:%S", &tm);
+	fmt_clock(from, sizeof(from), d->wall - (d->now - d->breaker.down_since),
+		  "%H:%M:%S");
+	fmt_clock(to, sizeof(to), d->wall, "%H:%M:%S");
 	fmt_duration(dur, sizeof(dur), d->now - d->breaker.down_since);
 	if (store_stats(d->store, d->wall, &st) == 0)
 		backlog = st.by_state[DS_PENDING] + st.by_state[DS_RETRYING];
@@ -922,7 +925,7 @@ static void on_out_done(void *arg, const struct tg_reply *r)
 	struct job *j = arg;
 	struct dispatch *ds = j->ds;
 	struct outmsg *o = j->out;
-	struct chat *c = o->kind == OUT_ANSWER ? NULL : chat_get(ds, o->chat);
+	struct chat *c = o->kind == OUT_ANSWER ? NULL : chat_find(ds, o->chat);
 
 	ds->inflight--;
 	if (c && c->busy == j)
@@ -965,8 +968,8 @@ static int out_ready(struct dispatch *ds, const struct outmsg *o)
 
 	if (o->kind == OUT_ANSWER) /* not a message: only a global 429 */
 		return ratelimit_blocked_until(d->rl, 0) <= d->now;
-	c = chat_get(ds, o->chat);
-	return c && !c->busy &&
+	c = chat_find(ds, o->chat);
+	return (c == NULL || !c->busy) &&
 	       ratelimit_when(d->rl, o->chat, LANE_REPLY, d->now) <= d->now;
 }
 
@@ -1062,12 +1065,13 @@ int64_t dispatch_next(struct dispatch *ds)
 	gate = breaker_next(&d->breaker, d->now);
 	for (struct outmsg *o = ds->out_head; o; o = o->next) {
 		struct chat *c = o->kind == OUT_ANSWER ? NULL :
-				 chat_get(ds, o->chat);
+				 chat_find(ds, o->chat);
 		int64_t w;
 
 		if (c && c->busy)
 			continue; /* its request's answer wakes the loop */
-		w = c ? ratelimit_when(d->rl, o->chat, LANE_REPLY, d->now) :
+		w = o->kind != OUT_ANSWER ?
+		    ratelimit_when(d->rl, o->chat, LANE_REPLY, d->now) :
 		    ratelimit_blocked_until(d->rl, 0);
 		t = w < t ? w : t;
 	}

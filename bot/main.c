@@ -83,6 +83,7 @@ struct client {
 	int fd;
 	char buf[REPLY_MAX];
 	size_t len;
+	size_t consumed; /* bytes of buf already handed out as lines */
 };
 
 static int client_open(struct client *c, const char *path)
@@ -90,6 +91,7 @@ static int client_open(struct client *c, const char *path)
 	char err[256];
 
 	c->len = 0;
+	c->consumed = 0;
 	c->fd = listener_connect(path, err, sizeof(err));
 	if (c->fd < 0) {
 		fprintf(stderr, "opsbot: %s\n", err);
@@ -119,13 +121,12 @@ static int client_write(struct client *c, const char *s, size_t n)
 /* Reads one reply line into *line (in c->buf). 0 ok, -1 error/EOF. */
 static int client_line(struct client *c, char **line)
 {
-	static size_t consumed;
 	char *nl;
 
-	if (consumed) {
-		memmove(c->buf, c->buf + consumed, c->len - consumed);
-		c->len -= consumed;
-		consumed = 0;
+	if (c->consumed) {
+		memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
+		c->len -= c->consumed;
+		c->consumed = 0;
 	}
 	while ((nl = memchr(c->buf, '\n', c->len)) == NULL) {
 		ssize_t r;
@@ -146,7 +147,7 @@ static int client_line(struct client *c, char **line)
 	}
 	*nl = '\0';
 	*line = c->buf;
-	consumed = (size_t)(nl - c->buf) + 1;
+	c->consumed = (size_t)(nl - c->buf) + 1;
 	return 0;
 }
 
@@ -212,8 +213,6 @@ static int send_json_lines(struct client *c)
 	int rc = 0;
 
 	while ((n = getline(&line, &cap, stdin)) > 0) {
-		if (line[n - 1] != '\n' && client_write(c, "\n", 0) != 0)
-			break;
 		if (client_write(c, line, (size_t)n) != 0 ||
 		    (line[n - 1] != '\n' && client_write(c, "\n", 1) != 0) ||
 		    client_line(c, &reply) != 0) {
@@ -341,7 +340,8 @@ static int cmd_status(const struct config *cfg, int argc, char **argv)
 			print_status(st, "");
 			rc = 0;
 		} else {
-			rc = reply_report(reply, 0) ? 1 : 1;
+			reply_report(reply, 0); /* the daemon's error */
+			rc = 1;
 		}
 		cJSON_Delete(r);
 	}

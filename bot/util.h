@@ -15,9 +15,11 @@
 
 #if defined(__GNUC__)
 #define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define ATTR_STRFTIME(f) __attribute__((format(strftime, f, 0)))
 #define ATTR_NORETURN __attribute__((noreturn))
 #else
 #define ATTR_PRINTF(f, a)
+#define ATTR_STRFTIME(f)
 #define ATTR_NORETURN
 #endif
 
@@ -55,6 +57,11 @@ size_t str_copy(char *dst, const char *src, size_t size);
 /* Rewrites every "bot<digits>:<secret>" in s, in place, to "bot<digits>:***"
  * so that a token can never reach a log line. */
 void redact_token(char *s);
+
+/* Local time of wall-clock ms with a strftime format ("?" if it cannot
+ * be shown). */
+void fmt_clock(char *dst, size_t size, int64_t wall_ms, const char *fmt)
+	ATTR_STRFTIME(4);
 
 /* Formats a duration in ms as "3d4h", "5m12s", "40s", "850ms". */
 void fmt_duration(char *dst, size_t size, int64_t ms);

@@ -92,7 +92,7 @@ static void alerts_line(struct cmd_ctx *c, const struct alert *a,
 	char hhmm[16], by[64];
 	int64_t at;
 
-	cmd_clock(hhmm, sizeof(hhmm), a->received_at, 0);
+	fmt_clock(hhmm, sizeof(hhmm), a->received_at, "%H:%M");
 	buf_printf(line, "%s <code>#%" PRId64 "</code> %s ",
 		   format_marker(a->severity), a->id, hhmm);
 	if (a->source) {
@@ -163,7 +163,7 @@ static void alert_delivery(const struct cmd_ctx *c, const struct delivery *dl,
 	buf_printf(out, ": ");
 	html_escape(out, text, strlen(text), 0);
 	if (dl->state == DS_SENT && dl->sent_at) {
-		cmd_clock(when, sizeof(when), dl->sent_at, 0);
+		fmt_clock(when, sizeof(when), dl->sent_at, "%H:%M");
 		buf_printf(out, " at %s", when);
 	}
 	buf_printf(out, "; %d attempt%s", dl->attempts,

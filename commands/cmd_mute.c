@@ -36,7 +36,8 @@ static void mute_scope(const struct mute *m, char *dst, size_t size)
 /* "14:03", or with the date when it is not within a day. */
 static void mute_until(char *dst, size_t size, int64_t until, int64_t wall)
 {
-	cmd_clock(dst, size, until, until - wall >= 86400000LL);
+	fmt_clock(dst, size, until, until - wall >= 86400000LL ?
+		  "%Y-%m-%d %H:%M:%S" : "%H:%M");
 }
 
 /* Fills the scope of m from "source-glob" or "severity". 0 or -1. */

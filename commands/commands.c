@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "alerts/format.h"
 #include "alerts/store.h"
@@ -165,20 +164,6 @@ void cmd_delivery_state(const struct delivery *dl, int64_t wall, char *dst,
 		snprintf(dst, size, "queued");
 		break;
 	}
-}
-
-void cmd_clock(char *dst, size_t size, int64_t wall, int full)
-{
-	time_t t = (time_t)(wall / 1000);
-	struct tm tm;
-	size_t n = 0;
-
-	/* Local time, like the alert messages themselves. */
-	if (localtime_r(&t, &tm) != NULL)
-		n = strftime(dst, size, full ? "%Y-%m-%d %H:%M:%S" : "%H:%M",
-			     &tm);
-	if (n == 0)
-		str_copy(dst, "?", size);
 }
 
 int64_t cmd_parse_id(const char *s)

@@ -89,8 +89,6 @@ int cmd_escape_short(struct buf *out, const char *s, size_t maxcp);
  * "muted", "repeat". errmax caps the quoted error (code points). */
 void cmd_delivery_state(const struct delivery *dl, int64_t wall, char *dst,
 			size_t size, size_t errmax);
-/* "HH:MM" (full: "YYYY-MM-DD HH:MM:SS") local time of a wall ms. */
-void cmd_clock(char *dst, size_t size, int64_t wall, int full);
 /* Parses a positive decimal id; -1 if s is not one. */
 int64_t cmd_parse_id(const char *s);
 
