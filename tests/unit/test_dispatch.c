@@ -38,13 +38,16 @@
 #include "bot/rng.c"
 
 /* ratelimit.c and dispatch.c each have a private struct chat, chat_get,
+ * chat_find,
  * max64 and MAX_CHATS: rename the rate limiter's. */
 #define chat rl_chat
 #define chat_get rl_chat_get
+#define chat_find rl_chat_find
 #define max64 rl_max64
 #include "bot/ratelimit.c"
 #undef chat
 #undef chat_get
+#undef chat_find
 #undef max64
 #undef MAX_CHATS
 
