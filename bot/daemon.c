@@ -21,7 +21,6 @@
 #include "dispatch.h"
 #include "log.h"
 
-#define MAX_POLLFDS 1100
 #define HOUSEKEEPING_MS 60000
 #define PRUNE_BATCH 500
 
@@ -128,6 +127,18 @@ static void mutes_reload(struct daemon *d)
 	d->mutes_dirty = 0;
 }
 
+/* When the next active mute ends (wall ms); INT64_MAX with none. The
+ * list is in id order, not end order: a later mute may end first. */
+static int64_t mutes_next_end(const struct daemon *d)
+{
+	int64_t t = INT64_MAX;
+
+	for (size_t i = 0; i < d->nmutes; i++)
+		if (d->mutes[i].until < t)
+			t = d->mutes[i].until;
+	return t;
+}
+
 static void mutes_expire(struct daemon *d)
 {
 	struct mute gone[8];
@@ -178,12 +189,11 @@ static void housekeeping_run(struct daemon *d)
 	int64_t cutoff;
 	int n;
 
-	if (d->mutes_dirty || (d->nmutes && d->mutes[0].until <= d->wall))
+	if (d->mutes_dirty || mutes_next_end(d) <= d->wall)
 		mutes_expire(d);
 	if (d->now < d->next_housekeeping)
 		return;
 	d->next_housekeeping = d->now + HOUSEKEEPING_MS;
-	mutes_expire(d);
 	cutoff = d->wall - (int64_t)d->cfg.retention_days * 86400000;
 	n = store_prune(d->store, cutoff, PRUNE_BATCH);
 	if (n > 0) {
@@ -320,7 +330,7 @@ static int loop_timeout(struct daemon *d)
 	if (d->watchdog_ms)
 		t = min64(t, d->next_watchdog);
 	if (d->nmutes)
-		t = min64(t, daemon_wall_to_mono(d, d->mutes[0].until));
+		t = min64(t, daemon_wall_to_mono(d, mutes_next_end(d)));
 	if (d->stopping)
 		t = min64(t, d->stop_deadline);
 	if (t <= d->now)
@@ -330,13 +340,14 @@ static int loop_timeout(struct daemon *d)
 	return (int)min64(t - d->now, 60000);
 }
 
-static void loop_wait(struct daemon *d, struct pollfd *pfds, size_t *npfds)
+static void loop_wait(struct daemon *d, size_t *npfds)
 {
-	struct curl_waitfd wfds[MAX_POLLFDS + 1];
+	struct pollfd *pfds = d->pfds;
+	struct curl_waitfd *wfds = d->wfds;
 	size_t n;
 	int numfds;
 
-	n = listener_pollfds(d->listener, pfds, MAX_POLLFDS);
+	n = listener_pollfds(d->listener, pfds, d->maxfds);
 	for (size_t i = 0; i < n; i++) {
 		wfds[i].fd = pfds[i].fd;
 		wfds[i].events = (short)((pfds[i].events & POLLIN ?
@@ -369,7 +380,6 @@ static int loop_done(struct daemon *d)
 
 int daemon_run(struct daemon *d)
 {
-	static struct pollfd pfds[MAX_POLLFDS];
 	size_t npfds = 0;
 
 	sd_notify(0, "READY=1\nSTATUS=running");
@@ -378,11 +388,10 @@ int daemon_run(struct daemon *d)
 		signals_handle(d);
 		if (loop_done(d))
 			break;
-		if (d->mutes_dirty)
-			mutes_reload(d);
-		loop_wait(d, pfds, &npfds);
+		loop_wait(d, &npfds);
 		clock_read(d);
-		listener_handle(d->listener, pfds, npfds, d->now, intake_line, d);
+		listener_handle(d->listener, d->pfds, npfds, d->now, intake_line,
+				d);
 		tg_harvest(d->tg);
 		watchdog_run(d);
 		if (!d->stopping) {
@@ -463,9 +472,13 @@ int daemon_init(struct daemon *d)
 		log_error("telegram client: %s", d->tg ? "out of memory" : err);
 		return -1;
 	}
+	d->maxfds = (size_t)d->cfg.max_clients + 1; /* + the listener */
+	d->pfds = calloc(d->maxfds, sizeof(*d->pfds));
+	d->wfds = calloc(d->maxfds + 1, sizeof(*d->wfds)); /* + self-pipe */
 	d->dispatch = dispatch_new(d);
 	d->poller = poller_new(d);
-	if (d->dispatch == NULL || d->poller == NULL) {
+	if (d->pfds == NULL || d->wfds == NULL || d->dispatch == NULL ||
+	    d->poller == NULL) {
 		log_error("out of memory");
 		return -1;
 	}
@@ -490,6 +503,8 @@ void daemon_free(struct daemon *d)
 	if (d->store)
 		store_close(d->store);
 	free(d->replies);
+	free(d->pfds);
+	free(d->wfds);
 	if (d->sigfd[0] > 0) {
 		close(d->sigfd[0]);
 		close(d->sigfd[1]);

@@ -11,6 +11,8 @@
 #ifndef OPSBOT_DAEMON_H
 #define OPSBOT_DAEMON_H
 
+#include <curl/curl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 
@@ -56,6 +58,12 @@ struct daemon {
 	int64_t now;  /* monotonic ms, read once per turn */
 	int64_t wall; /* wall-clock ms, same instant */
 	int64_t started_now, started_wall;
+
+	/* what the loop polls: the listener and up to max_clients clients
+	 * (pfds), and the same plus the self-pipe for curl (wfds) */
+	struct pollfd *pfds;
+	struct curl_waitfd *wfds;
+	size_t maxfds;
 
 	struct pending_reply *replies; /* this turn's socket answers */
 	size_t nreplies, capreplies;

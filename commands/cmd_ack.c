@@ -92,7 +92,9 @@ static const char *ack_mute(struct cmd_ctx *c, int64_t id)
 	}
 	alert_free(&a);
 	rc = cmd_mute_add(c, &m, ACK_MUTE_MS);
-	return rc == 0 ? "🔕 muted for 1h" : "could not store the mute";
+	return rc == 0 ? "🔕 muted for 1h" :
+	       rc == 1 ? "too many active mutes: /unmute one first" :
+	       "could not store the mute";
 }
 
 const char *cmd_ack_button(struct cmd_ctx *c, const char *data)

@@ -63,9 +63,16 @@ static int mute_target(struct mute *m, const char *what)
 
 int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur)
 {
+	struct mute active[ARRAY_LEN(c->d->mutes)];
 	struct buf b;
 	char scope[200], until[32], len[32];
 
+	/* The daemon applies as many mutes as it keeps in memory: storing
+	 * one more would promise a mute that never holds anything. The
+	 * store is asked, not d->mutes, which is reloaded after the turn. */
+	if (store_mutes(c->d->store, c->d->wall, active, ARRAY_LEN(active)) >=
+	    (int)ARRAY_LEN(active))
+		return 1;
 	m->until = c->d->wall + dur;
 	m->created_at = c->d->wall;
 	m->held = 0;
@@ -116,8 +123,16 @@ void cmd_mute_run(struct cmd_ctx *c)
 			  "severity (e.g. warning).");
 		return;
 	}
-	if (cmd_mute_add(c, &m, ms) != 0)
+	switch (cmd_mute_add(c, &m, ms)) {
+	case 0:
+		break;
+	case 1:
+		cmd_reply(c, "⚠️ Too many active mutes: /mutes lists them, "
+			  "/unmute one first.");
+		break;
+	default:
 		cmd_reply(c, "⚠️ could not store the mute");
+	}
 }
 
 void cmd_unmute_run(struct cmd_ctx *c)

@@ -105,7 +105,8 @@ void cmd_mute_run(struct cmd_ctx *c);
 void cmd_unmute_run(struct cmd_ctx *c);
 void cmd_mutes_run(struct cmd_ctx *c);
 /* Stores mute m (scope filled in) for dur ms from now, marks the daemon's
- * mutes dirty and replies with its id and end. 0 or -1. */
+ * mutes dirty and replies with its id and end. 0; 1 if as many mutes are
+ * active as the daemon can apply (nothing stored); -1 on a store error. */
 int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur);
 void cmd_ack_run(struct cmd_ctx *c);
 /* An inline button: data "ack:<id>" or "mute:<id>", from an admin.

@@ -174,6 +174,24 @@ def test_mute_holds_alert_and_ends_with_summary():
         h.close()
 
 
+def test_a_short_mute_created_after_a_long_one_ends_on_time():
+    """Mutes are kept in id order; the one that ends first may be any."""
+    h = Harness("muteorder")
+    try:
+        h.start()
+        wait_until(lambda: h.emu.commands(), 10, what="setMyCommands")
+        admin_says(h, "/mute 1h web*")
+        t = admin_says(h, "/mute 3s")
+        mid = int(re.search(r"Mute #(\d+)", t).group(1))
+        h.send({"severity": "critical", "title": "Held", "text": "x"})
+        want = "Mute #%d ended: 1 alert(s) were held" % mid
+        wait_until(lambda: [x for x in h.emu.messages(GROUP)
+                            if want in x["text"]], 12,
+                   what="the short mute's end, well before the sweep")
+    finally:
+        h.close()
+
+
 def test_socket_allowed_uids():
     me = os.getuid()
     other = me + 1 if me < 60000 else me - 1

@@ -344,9 +344,9 @@ static int delivery_state(struct fx *f, int64_t id, int64_t chat)
 
 static int nmutes(struct fx *f)
 {
-	struct mute m[8];
+	struct mute m[64];
 
-	return store_mutes(f->d.store, f->d.wall, m, 8);
+	return store_mutes(f->d.store, f->d.wall, m, 64);
 }
 
 /* --- the table and parsing --- */
@@ -763,6 +763,24 @@ static void test_mute_mutes_unmute(void **state)
 	assert_int_equal(nmutes(f), 0);
 }
 
+/* The daemon applies at most ARRAY_LEN(d->mutes) mutes: one more is
+ * refused, not stored (a stored mute it never applies would be a lie). */
+static void test_mute_cap(void **state)
+{
+	struct fx *f = *state;
+	size_t cap = ARRAY_LEN(f->d.mutes);
+
+	for (size_t i = 0; i < cap; i++)
+		say(f, ADMIN, GROUP, "/mute 1h db*");
+	assert_int_equal(nmutes(f), (int)cap);
+	say(f, ADMIN, GROUP, "/mute 1h web*");
+	assert_non_null(strstr(last_reply(), "Too many active mutes"));
+	assert_int_equal(nmutes(f), (int)cap);
+	say(f, ADMIN, GROUP, "/unmute all");
+	say(f, ADMIN, GROUP, "/mute 1h web*");
+	assert_int_equal(nmutes(f), 1);
+}
+
 static void test_ack(void **state)
 {
 	struct fx *f = *state;
@@ -1127,6 +1145,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_retry_now, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_mute_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mute_mutes_unmute, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ack, setup, teardown),

@@ -38,8 +38,7 @@
 #include "bot/rng.c"
 
 /* ratelimit.c and dispatch.c each have a private struct chat, chat_get,
- * chat_find,
- * max64 and MAX_CHATS: rename the rate limiter's. */
+ * chat_find, max64 and MAX_CHATS: rename the rate limiter's. */
 #define chat rl_chat
 #define chat_get rl_chat_get
 #define chat_find rl_chat_find
