@@ -1,214 +1,83 @@
 /*
- * daemon.c - the event loop: one thread, one curl_multi_poll, one clock
- * read and one store transaction per turn. See daemon.h.
+ * daemon.c - builds the daemon from its configuration and runs the loop
+ * (loop.h) over its sources, in this order each turn:
+ *
+ *   signals -> socket (intake) -> transfers (harvest answers) ->
+ *   watchdog -> dispatch -> poller -> housekeeping -> commit ->
+ *   committed: socket answers, outbox, mutes, poller offset
+ *
+ * It owns the context below and is the only file that sees it; modules
+ * get their collaborators through their *_deps structs. See daemon.h.
  */
 #include "daemon.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "alerts/intake.h"
+#include "alerts/store.h"
+#include "api.h"
+#include "chats.h"
+#include "commands/commands.h"
 #include "commands/poller.h"
+#include "config.h"
 #include "dispatch.h"
+#include "intake.h"
 #include "log.h"
+#include "loop.h"
+#include "mutes.h"
+#include "outbox.h"
+#include "pacing.h"
+#include "sockin.h"
+#include "telegram.h"
+#include "xfer.h"
 
 #define HOUSEKEEPING_MS 60000
 #define PRUNE_BATCH 500
+#define STOP_GRACE_MS 5000
+#define AUTH_RETRY_MS 300000
 
-volatile sig_atomic_t got_sigterm, got_sighup;
+struct daemon {
+	struct config cfg;
+	const struct clock *clk; /* the loop's */
+	struct loop *loop;
+	struct store *store;
+	struct xfer *xfer;
+	struct tg *tg;
+	struct ratelimit *rl;
+	struct api *api;
+	struct rng rng;
+	struct chats *chats;
+	struct mutes *mutes;
+	struct dispatch *dispatch;
+	struct outbox *outbox;   /* dispatch's */
+	struct intake *intake;
+	struct sockin *sockin;
+	struct poller *poller;
+	struct cmd_deps cmds;
 
-int64_t daemon_wall_to_mono(const struct daemon *d, int64_t wall)
-{
-	return d->now + (wall - d->wall);
-}
+	int64_t started_now;
+	int sigfd[2];            /* self-pipe: handlers write, the loop reads */
+	int stopping;            /* SIGTERM/SIGINT seen */
+	int64_t stop_deadline;
+	int64_t next_housekeeping;
+	int64_t watchdog_ms;     /* systemd WatchdogSec/2, 0 = off */
+	int64_t next_watchdog;
+};
 
-static void clock_read(struct daemon *d)
-{
-	d->now = clock_mono_ms();
-	d->wall = clock_wall_ms();
-}
+static volatile sig_atomic_t got_sigterm, got_sighup;
+static int sigfd_w = -1;
 
-void daemon_reply(struct daemon *d, uint64_t cid, int64_t alert_id,
-		  char *error, char *raw)
-{
-	struct pending_reply *r;
-
-	if (d->nreplies == d->capreplies) {
-		size_t cap = d->capreplies ? d->capreplies * 2 : 1024;
-
-		r = realloc(d->replies, cap * sizeof(*r));
-		if (r == NULL) {
-			/* Nothing to answer with: the client sees no reply
-			 * for this line and will time out and resend. */
-			free(error);
-			free(raw);
-			return;
-		}
-		d->replies = r;
-		d->capreplies = cap;
-	}
-	r = &d->replies[d->nreplies++];
-	r->cid = cid;
-	r->alert_id = alert_id;
-	r->error = error;
-	r->raw = raw;
-}
-
-static char *reply_error_json(const char *msg)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *s;
-
-	cJSON_AddFalseToObject(o, "ok");
-	cJSON_AddStringToObject(o, "error", msg);
-	s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return s;
-}
-
-/* Answers every client of this turn, in order: ok only if committed. */
-static void replies_flush(struct daemon *d, const char *commit_err)
-{
-	char line[64], fail[512];
-
-	if (commit_err)
-		snprintf(fail, sizeof(fail), "store: %s; alert not stored",
-			 commit_err);
-	for (size_t i = 0; i < d->nreplies; i++) {
-		struct pending_reply *r = &d->replies[i];
-		char *json = NULL;
-
-		if (r->raw) {
-			listener_reply(d->listener, r->cid, r->raw);
-		} else if (r->alert_id > 0 && commit_err == NULL) {
-			snprintf(line, sizeof(line), "{\"ok\":true,\"id\":%lld}",
-				 (long long)r->alert_id);
-			listener_reply(d->listener, r->cid, line);
-		} else {
-			json = reply_error_json(r->alert_id > 0 ? fail :
-						r->error ? r->error : "error");
-			if (json)
-				listener_reply(d->listener, r->cid, json);
-		}
-		free(json);
-		free(r->error);
-		free(r->raw);
-	}
-	d->nreplies = 0;
-}
-
-/* The end of every turn: make the turn's writes durable, then answer. */
-static void daemon_commit(struct daemon *d)
-{
-	const char *err = NULL;
-
-	if (store_commit(d->store) != 0) {
-		err = store_errmsg(d->store);
-		log_error("store commit failed: %s; %zu alert(s) refused", err,
-			  d->nreplies);
-	}
-	replies_flush(d, err);
-}
-
-static void mutes_reload(struct daemon *d)
-{
-	int n = store_mutes(d->store, d->wall, d->mutes, ARRAY_LEN(d->mutes));
-
-	d->nmutes = n > 0 ? (size_t)n : 0;
-	d->mutes_dirty = 0;
-}
-
-/* When the next active mute ends (wall ms); INT64_MAX with none. The
- * list is in id order, not end order: a later mute may end first. */
-static int64_t mutes_next_end(const struct daemon *d)
-{
-	int64_t t = INT64_MAX;
-
-	for (size_t i = 0; i < d->nmutes; i++)
-		if (d->mutes[i].until < t)
-			t = d->mutes[i].until;
-	return t;
-}
-
-static void mutes_expire(struct daemon *d)
-{
-	struct mute gone[8];
-	int n = store_mutes_expire(d->store, d->wall, gone, ARRAY_LEN(gone));
-
-	for (int i = 0; i < n; i++) {
-		char html[512];
-
-		snprintf(html, sizeof(html),
-			 "🔔 Mute #%lld ended: %lld alert(s) were held. "
-			 "/alerts lists them.",
-			 (long long)gone[i].id, (long long)gone[i].held);
-		dispatch_notify(d->dispatch, html);
-		log_info("mute #%lld ended; %lld alert(s) held",
-			 (long long)gone[i].id, (long long)gone[i].held);
-	}
-	if (n > 0 || d->mutes_dirty)
-		mutes_reload(d);
-}
-
-/* systemd's watchdog: proof of life from the loop itself, so a wedged
- * loop gets the daemon restarted. */
-static void watchdog_run(struct daemon *d)
-{
-	if (d->watchdog_ms == 0 || d->now < d->next_watchdog)
-		return;
-	sd_notify(0, "WATCHDOG=1");
-	d->next_watchdog = d->now + d->watchdog_ms;
-}
-
-/* systemctl status shows this line: the queue at a glance. */
-static void status_notify(struct daemon *d)
-{
-	struct store_stats st;
-
-	if (store_stats(d->store, d->wall, &st) != 0)
-		return;
-	sd_notifyf(0, "STATUS=%lld pending, %lld retrying, %lld failed; "
-		   "%lld sent in the last hour; Telegram %s",
-		   (long long)(st.by_state[DS_PENDING] + st.by_state[DS_SENDING]),
-		   (long long)st.by_state[DS_RETRYING],
-		   (long long)st.by_state[DS_FAILED], (long long)st.sent_hour,
-		   breaker_state_name(d->breaker.state));
-}
-
-static void housekeeping_run(struct daemon *d)
-{
-	int64_t cutoff;
-	int n;
-
-	if (d->mutes_dirty || mutes_next_end(d) <= d->wall)
-		mutes_expire(d);
-	if (d->now < d->next_housekeeping)
-		return;
-	d->next_housekeeping = d->now + HOUSEKEEPING_MS;
-	cutoff = d->wall - (int64_t)d->cfg.retention_days * 86400000;
-	n = store_prune(d->store, cutoff, PRUNE_BATCH);
-	if (n > 0) {
-		log_info("pruned %d alert(s) older than %d days", n,
-			 d->cfg.retention_days);
-		/* more to do: come back soon, in small bites */
-		if (n == PRUNE_BATCH)
-			d->next_housekeeping = d->now + 1000;
-	}
-	status_notify(d);
-}
+static struct cJSON *daemon_status_json(void *arg);
 
 /* --- signals: the handler only sets a flag and wakes the loop --- */
-
-static int sigfd_w = -1;
 
 static void on_signal(int sig)
 {
@@ -246,20 +115,27 @@ static int signals_init(struct daemon *d)
 	return 0;
 }
 
-static void signals_drain(struct daemon *d)
+static struct api_opts api_opts_of(const struct config *c)
 {
-	char buf[64];
+	struct api_opts o = {
+		.breaker_threshold = c->breaker_threshold,
+		.retry_base_ms = (int64_t)(c->retry_base * 1000),
+		.retry_cap_ms = (int64_t)(c->retry_cap * 1000),
+		.retry_after_cap = c->retry_after_cap,
+		.auth_retry_ms = AUTH_RETRY_MS,
+	};
 
-	while (read(d->sigfd[0], buf, sizeof(buf)) > 0)
-		;
+	return o;
 }
 
 /* SIGHUP: the new config replaces the running one only if it is valid.
- * Socket and store paths need a restart; the rest applies at once. */
+ * Socket and store paths and the limits need a restart; the rest, the
+ * token (token_file re-read) included, applies at once. */
 static void config_reload(struct daemon *d)
 {
 	struct config *nc = malloc(sizeof(*nc));
 	char err[4096], warn[1024] = "";
+	struct api_opts ao;
 
 	if (nc == NULL)
 		return;
@@ -274,162 +150,294 @@ static void config_reload(struct daemon *d)
 		log_warnx("%s", warn);
 	if (strcmp(nc->socket_path, d->cfg.socket_path) != 0 ||
 	    strcmp(nc->store_path, d->cfg.store_path) != 0 ||
-	    strcmp(nc->token, d->cfg.token) != 0 ||
-	    strcmp(nc->api_url, d->cfg.api_url) != 0 ||
 	    nc->global_per_second != d->cfg.global_per_second ||
 	    nc->group_per_minute != d->cfg.group_per_minute ||
 	    nc->chat_per_second != d->cfg.chat_per_second)
-		log_warnx("socket, store, token, api_url and limits changes "
-			  "take effect after a restart");
+		log_warnx("socket, store and limits changes take effect after "
+			  "a restart");
+	if (tg_set_token(d->tg, nc->api_url, nc->token, err,
+			 sizeof(err)) != 0) {
+		log_error("reload: %s; keeping the running token and api_url",
+			  err);
+		str_copy(nc->token, d->cfg.token, sizeof(nc->token));
+		str_copy(nc->api_url, d->cfg.api_url, sizeof(nc->api_url));
+	}
 	str_copy(nc->socket_path, d->cfg.socket_path, sizeof(nc->socket_path));
 	str_copy(nc->store_path, d->cfg.store_path, sizeof(nc->store_path));
-	str_copy(nc->token, d->cfg.token, sizeof(nc->token));
-	str_copy(nc->api_url, d->cfg.api_url, sizeof(nc->api_url));
+	log_set_secret(nc->token);
+	explicit_bzero(d->cfg.token, sizeof(d->cfg.token));
 	d->cfg = *nc;
+	explicit_bzero(nc, sizeof(*nc));
 	free(nc);
-	dispatch_reload(d->dispatch); /* new destination chats */
+	chats_load(d->chats, &d->cfg); /* new destination chats */
+	ao = api_opts_of(&d->cfg);
+	api_configure(d->api, &ao);
 	log_set_level(d->cfg.log_level);
-	d->auth_failed = 0; /* a new token file may fix a 401 */
+	api_retry_now(d->api); /* a new token may fix a 401 */
 	log_info("configuration reloaded from %s", d->cfg.path);
 }
 
-static void signals_handle(struct daemon *d)
+static void signals_handle(void *arg, const struct pollfd *fds, size_t n)
 {
-	signals_drain(d);
+	struct daemon *d = arg;
+	char buf[64];
+
+	while (read(d->sigfd[0], buf, sizeof(buf)) > 0)
+		;
 	if (got_sighup) {
 		got_sighup = 0;
 		config_reload(d);
 	}
 	if (got_sigterm && !d->stopping) {
 		d->stopping = 1;
-		d->stop_deadline = d->now + 5000;
-		listener_stop(d->listener);
+		d->stop_deadline = d->clk->now + STOP_GRACE_MS;
+		sockin_stop(d->sockin);
+		loop_stop(d->loop);
 		log_info("stopping: finishing %d request(s) in flight (up to "
 			 "5 s)", dispatch_inflight(d->dispatch));
 		sd_notify(0, "STOPPING=1");
 	}
 }
 
-/* --- the loop --- */
-
-static int64_t min64(int64_t a, int64_t b)
+static size_t signals_pollfds(void *arg, struct pollfd *fds, size_t max)
 {
-	return a < b ? a : b;
+	struct daemon *d = arg;
+
+	fds[0].fd = d->sigfd[0];
+	fds[0].events = POLLIN;
+	return 1;
 }
 
-static int loop_timeout(struct daemon *d)
+static int64_t signals_next(void *arg)
 {
-	int64_t t = INT64_MAX;
+	struct daemon *d = arg;
 
-	if (listener_backlog(d->listener))
-		return 0;
-	t = min64(t, listener_next_deadline(d->listener));
-	t = min64(t, dispatch_next(d->dispatch));
-	t = min64(t, poller_next(d->poller));
-	t = min64(t, d->next_housekeeping);
-	if (d->watchdog_ms)
-		t = min64(t, d->next_watchdog);
-	if (d->nmutes)
-		t = min64(t, daemon_wall_to_mono(d, mutes_next_end(d)));
-	if (d->stopping)
-		t = min64(t, d->stop_deadline);
-	if (t <= d->now)
-		return 0;
-	/* curl also wakes us for its own timers; cap the nap anyway so a
-	 * stepped wall clock is noticed. */
-	return (int)min64(t - d->now, 60000);
+	return d->stopping ? d->stop_deadline : INT64_MAX;
 }
 
-static void loop_wait(struct daemon *d, size_t *npfds)
-{
-	struct pollfd *pfds = d->pfds;
-	struct curl_waitfd *wfds = d->wfds;
-	size_t n;
-	int numfds;
+/* --- transfers, watchdog --- */
 
-	n = listener_pollfds(d->listener, pfds, d->maxfds);
-	for (size_t i = 0; i < n; i++) {
-		wfds[i].fd = pfds[i].fd;
-		wfds[i].events = (short)((pfds[i].events & POLLIN ?
-					  CURL_WAIT_POLLIN : 0) |
-					 (pfds[i].events & POLLOUT ?
-					  CURL_WAIT_POLLOUT : 0));
-		wfds[i].revents = 0;
+static void xfer_handle(void *arg, const struct pollfd *fds, size_t n)
+{
+	struct daemon *d = arg;
+
+	xfer_harvest(d->xfer);
+}
+
+/* systemd's watchdog: proof of life from the loop itself, so a wedged
+ * loop gets the daemon restarted. */
+static void watchdog_handle(void *arg, const struct pollfd *fds, size_t n)
+{
+	struct daemon *d = arg;
+
+	if (d->watchdog_ms == 0 || d->clk->now < d->next_watchdog)
+		return;
+	sd_notify(0, "WATCHDOG=1");
+	d->next_watchdog = d->clk->now + d->watchdog_ms;
+}
+
+static int64_t watchdog_next(void *arg)
+{
+	struct daemon *d = arg;
+
+	return d->watchdog_ms ? d->next_watchdog : INT64_MAX;
+}
+
+/* --- dispatch and poller as sources --- */
+
+static void dispatch_handle(void *arg, const struct pollfd *fds, size_t n)
+{
+	dispatch_run(((struct daemon *)arg)->dispatch);
+}
+
+static int64_t dispatch_src_next(void *arg)
+{
+	return dispatch_next(((struct daemon *)arg)->dispatch);
+}
+
+static void poller_handle(void *arg, const struct pollfd *fds, size_t n)
+{
+	poller_run(((struct daemon *)arg)->poller);
+}
+
+static int64_t poller_src_next(void *arg)
+{
+	return poller_next(((struct daemon *)arg)->poller);
+}
+
+static void poller_src_committed(void *arg, int ok)
+{
+	poller_committed(((struct daemon *)arg)->poller, ok);
+}
+
+/* --- housekeeping: mutes that end, pruning, systemd status --- */
+
+static void mutes_announce(struct daemon *d)
+{
+	struct mute gone[8];
+	int n = mutes_expire(d->mutes, gone, ARRAY_LEN(gone));
+
+	for (int i = 0; i < n; i++) {
+		char html[512];
+
+		snprintf(html, sizeof(html),
+			 "🔔 Mute #%lld ended: %lld alert(s) were held. "
+			 "/alerts lists them.",
+			 (long long)gone[i].id, (long long)gone[i].held);
+		outbox_notify(d->outbox, html);
+		log_info("mute #%lld ended; %lld alert(s) held",
+			 (long long)gone[i].id, (long long)gone[i].held);
 	}
-	wfds[n].fd = d->sigfd[0];
-	wfds[n].events = CURL_WAIT_POLLIN;
-	wfds[n].revents = 0;
-	curl_multi_poll(tg_multi(d->tg), wfds, (unsigned)n + 1,
-			loop_timeout(d), &numfds);
-	for (size_t i = 0; i < n; i++)
-		pfds[i].revents = (short)((wfds[i].revents & CURL_WAIT_POLLIN ?
-					   POLLIN : 0) |
-					  (wfds[i].revents & CURL_WAIT_POLLOUT ?
-					   POLLOUT : 0) |
-					  (wfds[i].revents & CURL_WAIT_POLLPRI ?
-					   POLLPRI : 0));
-	*npfds = n;
 }
 
-static int loop_done(struct daemon *d)
+/* systemctl status shows this line: the queue at a glance. */
+static void status_notify(struct daemon *d)
 {
-	if (!d->stopping)
-		return 0;
-	return dispatch_inflight(d->dispatch) == 0 || d->now >= d->stop_deadline;
+	struct store_stats st;
+
+	if (store_stats(d->store, d->clk->wall, &st) != 0)
+		return;
+	sd_notifyf(0, "STATUS=%lld pending, %lld retrying, %lld failed; "
+		   "%lld sent in the last hour; Telegram %s",
+		   (long long)(st.by_state[DS_PENDING] + st.by_state[DS_SENDING]),
+		   (long long)st.by_state[DS_RETRYING],
+		   (long long)st.by_state[DS_FAILED], (long long)st.sent_hour,
+		   api_breaker_name(d->api));
 }
 
-int daemon_run(struct daemon *d)
+static void housekeeping_handle(void *arg, const struct pollfd *fds, size_t n)
 {
-	size_t npfds = 0;
+	struct daemon *d = arg;
+	int64_t cutoff;
+	int pruned;
 
-	sd_notify(0, "READY=1\nSTATUS=running");
-	for (;;) {
-		clock_read(d);
-		signals_handle(d);
-		if (loop_done(d))
-			break;
-		loop_wait(d, &npfds);
-		clock_read(d);
-		listener_handle(d->listener, d->pfds, npfds, d->now, intake_line,
-				d);
-		tg_harvest(d->tg);
-		watchdog_run(d);
-		if (!d->stopping) {
-			dispatch_run(d->dispatch);
-			poller_run(d->poller);
-			housekeeping_run(d);
-		}
-		daemon_commit(d);
+	if (mutes_next_end(d->mutes) <= d->clk->wall)
+		mutes_announce(d);
+	if (d->clk->now < d->next_housekeeping)
+		return;
+	d->next_housekeeping = d->clk->now + HOUSEKEEPING_MS;
+	cutoff = d->clk->wall - (int64_t)d->cfg.retention_days * 86400000;
+	pruned = store_prune(d->store, cutoff, PRUNE_BATCH);
+	if (pruned > 0) {
+		log_info("pruned %d alert(s) older than %d days", pruned,
+			 d->cfg.retention_days);
+		/* more to do: come back soon, in small bites */
+		if (pruned == PRUNE_BATCH)
+			d->next_housekeeping = d->clk->now + 1000;
 	}
-	daemon_commit(d);
-	log_info("stopped");
+	status_notify(d);
+}
+
+static int64_t housekeeping_next(void *arg)
+{
+	struct daemon *d = arg;
+	int64_t end = mutes_next_end(d->mutes);
+
+	if (end != INT64_MAX) {
+		end = clock_wall_to_mono(d->clk, end);
+		return end < d->next_housekeeping ? end : d->next_housekeeping;
+	}
+	return d->next_housekeeping;
+}
+
+/* --- the turn's end --- */
+
+/* Makes the turn's writes durable; the sources answer after it. */
+static int daemon_commit(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (store_commit(d->store) != 0) {
+		log_error("store commit failed: %s; this turn's alerts are "
+			  "refused and its replies dropped",
+			  store_errmsg(d->store));
+		return -1;
+	}
 	return 0;
 }
 
-static gid_t socket_gid(const char *name)
+static void state_committed(void *arg, int ok)
+{
+	struct daemon *d = arg;
+
+	outbox_committed(d->outbox, ok);
+	mutes_committed(d->mutes, ok);
+	if (!ok)
+		chats_load(d->chats, &d->cfg);
+}
+
+static int sources_add(struct daemon *d)
+{
+	struct loop_source src[] = {
+		{ .name = "signals", .arg = d, .maxfds = 1,
+		  .pollfds = signals_pollfds, .handle = signals_handle,
+		  .next = signals_next },
+		{ .name = "socket" }, /* filled below */
+		{ .name = "transfers", .arg = d, .handle = xfer_handle },
+		{ .name = "watchdog", .arg = d, .handle = watchdog_handle,
+		  .next = watchdog_next },
+		{ .name = "dispatch", .arg = d, .handle = dispatch_handle,
+		  .next = dispatch_src_next, .work = 1 },
+		{ .name = "poller", .arg = d, .handle = poller_handle,
+		  .next = poller_src_next, .committed = poller_src_committed,
+		  .work = 1 },
+		{ .name = "housekeeping", .arg = d,
+		  .handle = housekeeping_handle, .next = housekeeping_next,
+		  .committed = state_committed, .work = 1 },
+	};
+
+	sockin_source(d->sockin, &src[1]);
+	for (size_t i = 0; i < ARRAY_LEN(src); i++)
+		if (loop_add(d->loop, &src[i]) != 0)
+			return -1;
+	return 0;
+}
+
+/* --- building it --- */
+
+static int socket_gid(const char *name, gid_t *gid)
 {
 	struct group *g;
 
+	*gid = (gid_t)-1;
 	if (name[0] == '\0')
-		return (gid_t)-1;
-	g = getgrnam(name);
-	if (g == NULL)
-		fatalx("socket.group: no such group \"%s\"", name);
-	return g->gr_gid;
+		return 0;
+	if ((g = getgrnam(name)) == NULL) {
+		log_error("socket.group: no such group \"%s\"", name);
+		return -1;
+	}
+	*gid = g->gr_gid;
+	return 0;
 }
 
-int daemon_init(struct daemon *d)
+static int open_socket(struct daemon *d)
 {
 	struct listener_opts lo = {
 		.path = d->cfg.socket_path,
 		.mode = d->cfg.socket_mode,
-		.gid = socket_gid(d->cfg.socket_group),
 		.max_clients = d->cfg.max_clients,
 		.max_line = d->cfg.max_line,
 		.max_output = d->cfg.max_output,
 		.idle_ms = (int64_t)d->cfg.idle_timeout * 1000,
 		.max_lines_per_turn = 8192,
 	};
+	struct sockin_deps sd = {
+		.cfg = &d->cfg, .clk = d->clk, .intake = d->intake,
+		.status = daemon_status_json, .status_arg = d,
+	};
+	char err[512];
+
+	if (socket_gid(d->cfg.socket_group, &lo.gid) != 0)
+		return -1;
+	if (sockin_open(&d->sockin, &sd, &lo, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_telegram(struct daemon *d)
+{
 	struct tg_opts to = {
 		.api_url = d->cfg.api_url,
 		.token = d->cfg.token,
@@ -445,125 +453,218 @@ int daemon_init(struct daemon *d)
 		.reply_reserve = 3,
 		.max_chats = 4096,
 	};
+	struct api_opts ao = api_opts_of(&d->cfg);
+	char err[512];
+
+	if ((d->xfer = xfer_new(err, sizeof(err))) == NULL ||
+	    (d->tg = tg_new(d->xfer, &to, err, sizeof(err))) == NULL) {
+		log_error("telegram client: %s", err);
+		return -1;
+	}
+	d->rl = ratelimit_new(&ro);
+	d->api = api_new(&ao, d->clk, &d->rng);
+	return d->rl && d->api ? 0 : -1;
+}
+
+/* The modules above the store and the transport, each given its deps. */
+static int wire_modules(struct daemon *d)
+{
+	struct dispatch_deps dd = {
+		.cfg = &d->cfg, .clk = d->clk, .store = d->store, .tg = d->tg,
+		.rl = d->rl, .api = d->api, .rng = &d->rng, .chats = d->chats,
+	};
+	struct intake_deps id = {
+		.cfg = &d->cfg, .clk = d->clk, .store = d->store,
+		.chats = d->chats, .mutes = d->mutes,
+	};
+	struct poller_deps pd = {
+		.cfg = &d->cfg, .clk = d->clk, .store = d->store, .tg = d->tg,
+		.api = d->api, .rng = &d->rng, .cmds = &d->cmds,
+	};
+
+	if ((d->dispatch = dispatch_new(&dd)) == NULL)
+		return -1;
+	d->outbox = dispatch_outbox(d->dispatch);
+	d->cmds = (struct cmd_deps){
+		.cfg = &d->cfg, .clk = d->clk, .store = d->store,
+		.outbox = d->outbox, .dispatch = d->dispatch,
+		.chats = d->chats, .mutes = d->mutes,
+		.status = daemon_status_json, .status_arg = d,
+	};
+	d->intake = intake_new(&id);
+	d->poller = poller_new(&pd);
+	return d->intake && d->poller ? 0 : -1;
+}
+
+static int daemon_open(struct daemon *d)
+{
 	char err[512];
 	uint64_t wd_usec = 0;
 
-	clock_read(d);
-	d->started_now = d->now;
-	d->started_wall = d->wall;
-	rng_seed(&d->rng, (uint64_t)d->wall ^ ((uint64_t)getpid() << 32));
-	breaker_init(&d->breaker, d->cfg.breaker_threshold,
-		     (int64_t)(d->cfg.retry_base * 1000),
-		     (int64_t)(d->cfg.retry_cap * 1000));
 	if (signals_init(d) != 0)
 		return -1;
-	if (store_open(&d->store, d->cfg.store_path, d->wall, err,
+	if (store_open(&d->store, d->cfg.store_path, d->clk->wall, err,
 		       sizeof(err)) != 0) {
 		log_error("%s", err);
 		return -1;
 	}
-	if (listener_open(&d->listener, &lo, err, sizeof(err)) != 0) {
-		log_error("%s", err);
+	if (open_telegram(d) != 0)
 		return -1;
-	}
-	d->tg = tg_new(&to, err, sizeof(err));
-	d->rl = ratelimit_new(&ro);
-	if (d->tg == NULL || d->rl == NULL) {
-		log_error("telegram client: %s", d->tg ? "out of memory" : err);
+	d->loop = loop_new(xfer_multi(d->xfer), daemon_commit, d);
+	if (d->loop == NULL)
 		return -1;
-	}
-	d->maxfds = (size_t)d->cfg.max_clients + 1; /* + the listener */
-	d->pfds = calloc(d->maxfds, sizeof(*d->pfds));
-	d->wfds = calloc(d->maxfds + 1, sizeof(*d->wfds)); /* + self-pipe */
-	d->dispatch = dispatch_new(d);
-	d->poller = poller_new(d);
-	if (d->pfds == NULL || d->wfds == NULL || d->dispatch == NULL ||
-	    d->poller == NULL) {
-		log_error("out of memory");
+	d->clk = loop_clock(d->loop);
+	if ((d->chats = chats_new(d->store)) == NULL ||
+	    (d->mutes = mutes_new(d->store, d->clk)) == NULL)
 		return -1;
-	}
-	mutes_reload(d);
+	chats_load(d->chats, &d->cfg);
+	mutes_load(d->mutes);
+	if (wire_modules(d) != 0 || open_socket(d) != 0 || sources_add(d) != 0)
+		return -1;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0)
 		d->watchdog_ms = (int64_t)(wd_usec / 2000);
+	return 0;
+}
+
+struct daemon *daemon_new(const struct config *cfg)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+	struct clock start;
+
+	if (d == NULL) {
+		log_error("out of memory");
+		return NULL;
+	}
+	d->cfg = *cfg;
+	d->sigfd[0] = d->sigfd[1] = -1;
+	clock_read(&start);
+	d->clk = &start; /* until the loop's clock exists */
+	rng_seed(&d->rng, (uint64_t)start.wall ^ ((uint64_t)getpid() << 32));
+	if (daemon_open(d) != 0) {
+		log_error("could not start (see above)");
+		daemon_free(d);
+		return NULL;
+	}
+	d->started_now = d->clk->now;
 	log_info("opsbot %s: listening on %s, store %s, %zu chat(s), api %s",
 		 OPSBOT_VERSION, d->cfg.socket_path, d->cfg.store_path,
 		 d->cfg.nchats, d->cfg.api_url);
+	return d;
+}
+
+static int loop_done(struct daemon *d)
+{
+	return d->stopping && (dispatch_inflight(d->dispatch) == 0 ||
+			       d->clk->now >= d->stop_deadline);
+}
+
+int daemon_run(struct daemon *d)
+{
+	sd_notify(0, "READY=1\nSTATUS=running");
+	while (!loop_done(d))
+		loop_turn(d->loop);
+	log_info("stopped");
 	return 0;
 }
 
 void daemon_free(struct daemon *d)
 {
-	replies_flush(d, "shutting down");
+	if (d == NULL)
+		return;
+	if (d->sockin)
+		sockin_close(d->sockin);
+	/* Transfers first: in-flight requests are aborted without calling
+	 * back; the modules then free what those requests carried. */
+	xfer_free(d->xfer);
 	poller_free(d->poller);
 	dispatch_free(d->dispatch);
+	intake_free(d->intake);
 	tg_free(d->tg);
+	api_free(d->api);
 	ratelimit_free(d->rl);
-	if (d->listener)
-		listener_close(d->listener);
+	mutes_free(d->mutes);
+	chats_free(d->chats);
+	loop_free(d->loop);
 	if (d->store)
 		store_close(d->store);
-	free(d->replies);
-	free(d->pfds);
-	free(d->wfds);
-	if (d->sigfd[0] > 0) {
+	if (d->sigfd[0] >= 0) {
 		close(d->sigfd[0]);
 		close(d->sigfd[1]);
 	}
 	sigfd_w = -1;
 	explicit_bzero(d->cfg.token, sizeof(d->cfg.token));
+	free(d);
 }
+
+/* --- the status report (/status, `opsbot status`) --- */
 
 static void status_counts(struct daemon *d, cJSON *o)
 {
 	struct store_stats st;
 	struct listener_stats ls;
 	cJSON *q = cJSON_AddObjectToObject(o, "queue");
+	int64_t wall = d->clk->wall;
 
-	if (store_stats(d->store, d->wall, &st) == 0) {
+	if (store_stats(d->store, wall, &st) == 0) {
 		cJSON_AddNumberToObject(o, "alerts_stored", (double)st.alerts);
 		for (int s = 0; s < DS_COUNT; s++)
 			cJSON_AddNumberToObject(q, delivery_state_name(s),
 						(double)st.by_state[s]);
 		cJSON_AddNumberToObject(q, "oldest_undelivered_age_s",
 					st.oldest_undelivered ?
-					(double)((d->wall - st.oldest_undelivered) / 1000) : 0);
+					(double)((wall - st.oldest_undelivered) / 1000) : 0);
 		cJSON_AddNumberToObject(q, "next_retry_in_s",
 					st.next_retry ?
-					(double)((st.next_retry - d->wall) / 1000) : -1);
+					(double)((st.next_retry - wall) / 1000) : -1);
 		cJSON_AddNumberToObject(o, "sent_last_hour", (double)st.sent_hour);
 		cJSON_AddNumberToObject(o, "sent_last_day", (double)st.sent_day);
 		cJSON_AddNumberToObject(o, "store_bytes", (double)st.db_bytes);
 	} else {
 		cJSON_AddStringToObject(o, "store_error", store_errmsg(d->store));
 	}
-	listener_get_stats(d->listener, &ls);
+	sockin_get_stats(d->sockin, &ls);
 	cJSON_AddNumberToObject(o, "clients", ls.clients);
 }
 
-cJSON *daemon_status_json(struct daemon *d)
+static void status_api(struct daemon *d, cJSON *o)
 {
-	cJSON *o = cJSON_CreateObject(), *api;
+	cJSON *api = cJSON_AddObjectToObject(o, "telegram");
+	uint64_t sent, limited, transient;
+	int64_t ok = api_last_ok_wall(d->api), err_at;
+	const char *err;
 
+	err_at = api_last_error(d->api, &err);
+	dispatch_totals(d->dispatch, &sent, &limited, &transient);
+	cJSON_AddStringToObject(api, "breaker", api_breaker_name(d->api));
+	cJSON_AddBoolToObject(api, "unauthorized", api_paused(d->api));
+	cJSON_AddNumberToObject(api, "last_ok_age_s", ok ?
+				(double)((d->clk->wall - ok) / 1000) : -1);
+	cJSON_AddStringToObject(api, "last_error", err);
+	cJSON_AddNumberToObject(api, "last_error_age_s", err_at ?
+				(double)((d->clk->wall - err_at) / 1000) : -1);
+	cJSON_AddNumberToObject(api, "rate_limited", (double)limited);
+	cJSON_AddNumberToObject(api, "sent", (double)sent);
+}
+
+static cJSON *daemon_status_json(void *arg)
+{
+	struct daemon *d = arg;
+	cJSON *o = cJSON_CreateObject();
+	struct intake_counts ic;
+
+	intake_counts(d->intake, &ic);
 	cJSON_AddStringToObject(o, "version", OPSBOT_VERSION);
 	cJSON_AddNumberToObject(o, "uptime_s",
-				(double)((d->now - d->started_now) / 1000));
-	api = cJSON_AddObjectToObject(o, "telegram");
-	cJSON_AddStringToObject(api, "breaker",
-				breaker_state_name(d->breaker.state));
-	cJSON_AddBoolToObject(api, "unauthorized", d->auth_failed);
-	cJSON_AddNumberToObject(api, "last_ok_age_s", d->ctr.last_ok_wall ?
-				(double)((d->wall - d->ctr.last_ok_wall) / 1000) : -1);
-	cJSON_AddStringToObject(api, "last_error", d->ctr.last_err);
-	cJSON_AddNumberToObject(api, "last_error_age_s", d->ctr.last_err_wall ?
-				(double)((d->wall - d->ctr.last_err_wall) / 1000) : -1);
-	cJSON_AddNumberToObject(api, "rate_limited", (double)d->ctr.rate_limited);
-	cJSON_AddNumberToObject(api, "sent", (double)d->ctr.sent);
+				(double)((d->clk->now - d->started_now) / 1000));
+	status_api(d, o);
 	cJSON_AddNumberToObject(o, "alerts_accepted",
-				(double)d->ctr.alerts_accepted);
+				(double)(ic.accepted[INTAKE_SOCKET] +
+					 ic.accepted[INTAKE_HTTP]));
 	cJSON_AddNumberToObject(o, "alerts_rejected",
-				(double)d->ctr.alerts_rejected);
+				(double)(ic.refused[INTAKE_SOCKET] +
+					 ic.refused[INTAKE_HTTP]));
 	status_counts(d, o);
-	cJSON_AddNumberToObject(o, "mutes", (double)d->nmutes);
+	cJSON_AddNumberToObject(o, "mutes", (double)mutes_count(d->mutes));
 	dispatch_status(d->dispatch, o);
 	poller_status(d->poller, o);
 	return o;

@@ -1,12 +1,13 @@
 /*
- * dispatch.h - which message goes to Telegram next.
+ * dispatch.h - which message goes to Telegram next, and what each answer
+ * means for the delivery rows.
  *
- * For every destination chat, dispatch takes the due deliveries from the
- * store (most severe first), waits for the rate limiter and the circuit
- * breaker, packs a backlog into one message when the chat's rate cannot
- * keep up, sends, and records every outcome on the delivery rows
- * (TELEGRAM.md's error table). Replies to operators have their own queue
- * that goes ahead of the alert backlog.
+ * For every destination chat (chats.h), dispatch takes the due deliveries
+ * from the store (most severe first), waits for the rate limiter and the
+ * API state (api.h), packs a backlog into one message when the chat's
+ * rate cannot keep up, sends, and records every outcome on the delivery
+ * rows (TELEGRAM.md's error table). Messages to operators go through its
+ * outbox (outbox.h), ahead of the alert backlog.
  */
 #ifndef OPSBOT_DISPATCH_H
 #define OPSBOT_DISPATCH_H
@@ -14,42 +15,55 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct daemon;
-struct dispatch;
-struct cJSON;
+#include "util.h"
 
-struct dispatch *dispatch_new(struct daemon *d);
+struct api;
+struct chats;
+struct config;
+struct cJSON;
+struct outbox;
+struct ratelimit;
+struct rng;
+struct stats;
+struct store;
+struct tg;
+
+struct dispatch_deps {
+	const struct config *cfg;
+	const struct clock *clk;
+	struct store *store;
+	struct tg *tg;
+	struct ratelimit *rl;
+	struct api *api;
+	struct rng *rng;
+	struct chats *chats;
+	struct stats *stats;
+};
+
+struct dispatch;
+
+/* NULL when out of memory. Every dep must outlive the dispatch. */
+struct dispatch *dispatch_new(const struct dispatch_deps *deps);
 void dispatch_free(struct dispatch *ds);
 
-/* After a config reload: picks up new destination chats. */
-void dispatch_reload(struct dispatch *ds);
+/* The operators' messages (owned by dispatch: one request per chat). */
+struct outbox *dispatch_outbox(struct dispatch *ds);
 
-/* Starts every send that is due and allowed now. */
+/* Starts every send that is due and allowed now (replies first). */
 void dispatch_run(struct dispatch *ds);
 /* Earliest monotonic time at which dispatch_run may have work (INT64_MAX
  * when idle). */
 int64_t dispatch_next(struct dispatch *ds);
-/* Sends in flight (alerts and replies). */
+/* Requests in flight (alerts and replies). */
 int dispatch_inflight(const struct dispatch *ds);
 
-/* The id alerts for chat go to now (a group upgraded to a supergroup
- * gets a new id, remembered in the store). */
-int64_t dispatch_chat_id(const struct dispatch *ds, int64_t chat);
-
-/* Operator-facing messages, queued ahead of alerts (bounded queue: 0 ok,
- * -1 full). html is copied; markup is a reply_markup JSON or NULL. */
-int dispatch_reply(struct dispatch *ds, int64_t chat, int64_t thread,
-		   const char *html, const char *markup, int64_t reply_to);
-int dispatch_edit(struct dispatch *ds, int64_t chat, int64_t message_id,
-		  const char *html, const char *markup);
-int dispatch_answer_callback(struct dispatch *ds, const char *callback_id,
-			     const char *text);
-/* A silent note to every default chat (outage summaries, 429 caps). */
-void dispatch_notify(struct dispatch *ds, const char *html);
-
-/* /retry_now: failed destinations are tried again and an open breaker
- * probes at once. */
+/* /retry_now: failed destinations are tried again, an open breaker and a
+ * refused token probe at once. */
 void dispatch_retry_now(struct dispatch *ds);
+
+/* Messages Telegram accepted, 429s and transient failures since start. */
+void dispatch_totals(const struct dispatch *ds, uint64_t *sent,
+		     uint64_t *rate_limited, uint64_t *transient);
 
 /* Facts for /status: destinations that failed, send queue. */
 void dispatch_status(struct dispatch *ds, struct cJSON *obj);

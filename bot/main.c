@@ -361,11 +361,9 @@ static void no_core_files(void)
 
 static int cmd_run(struct config *cfg, int verbose)
 {
-	struct daemon *d = calloc(1, sizeof(*d));
+	struct daemon *d;
 	int rc;
 
-	if (d == NULL)
-		fatal("calloc");
 	no_core_files();
 	if (verbose)
 		cfg->log_level = LOG_LVL_DEBUG;
@@ -373,15 +371,12 @@ static int cmd_run(struct config *cfg, int verbose)
 	log_set_secret(cfg->token);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		fatalx("curl_global_init failed");
-	d->cfg = *cfg;
-	if (daemon_init(d) != 0) {
-		daemon_free(d);
-		free(d);
+	if ((d = daemon_new(cfg)) == NULL) {
+		curl_global_cleanup();
 		return 1;
 	}
 	rc = daemon_run(d);
 	daemon_free(d);
-	free(d);
 	curl_global_cleanup();
 	return rc;
 }

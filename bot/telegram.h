@@ -1,13 +1,10 @@
 /*
  * telegram.h - the Bot API transport: JSON POSTs to <api_url>/bot<token>/
- * over one libcurl multi handle shared with the event loop.
+ * through the daemon's shared HTTP transfers (xfer.h).
  *
- * Each call is one easy handle (connection reuse through the multi's
- * connection cache), with connect and total timeouts, a capped response,
- * TLS verification, libcurl's proxy environment, and its own error buffer.
- * Finished transfers are harvested in one place (tg_harvest), which
- * classifies the reply (tgapi.h) and calls the caller's function. The URL,
- * which contains the token, is never exposed or logged.
+ * Every answer is classified (tgapi.h) before the caller's function sees
+ * it. The URL, which contains the token, is never exposed or logged, and
+ * the token is scrubbed from whatever Telegram's answer echoes.
  */
 #ifndef OPSBOT_TELEGRAM_H
 #define OPSBOT_TELEGRAM_H
@@ -15,6 +12,8 @@
 #include <stddef.h>
 
 #include "tgapi.h"
+
+struct xfer;
 
 typedef void (*tg_done_fn)(void *arg, const struct tg_reply *r);
 
@@ -24,27 +23,27 @@ struct tg_opts {
 	long connect_timeout; /* s */
 	long request_timeout; /* s */
 	size_t max_response;  /* bytes */
+	const char *proxy;    /* NULL: libcurl's environment */
+	const char *no_proxy;
 };
 
 struct tg;
 
-/* NULL with a reason in err. Caller frees with tg_free (which aborts
- * in-flight transfers without calling their functions). */
-struct tg *tg_new(const struct tg_opts *o, char *err, size_t errlen);
+/* NULL with a reason in err. The transfers run on x, which must outlive
+ * tg; a call still in flight when x is freed never calls back. */
+struct tg *tg_new(struct xfer *x, const struct tg_opts *o, char *err,
+		  size_t errlen);
 void tg_free(struct tg *tg);
+/* A new token (SIGHUP re-read token_file): requests from now on use it.
+ * 0, or -1 with err when the URL would not fit (the old one stays). */
+int tg_set_token(struct tg *tg, const char *api_url, const char *token,
+		 char *err, size_t errlen);
 
 /* Starts POST <method> with the JSON body (taken over: freed by tg).
  * timeout: total seconds for this call (0 = request_timeout); the long
- * poll passes poll timeout + margin. fn(arg, reply) runs from
- * tg_harvest exactly once, unless tg_free comes first. 0 or -1. */
+ * poll passes poll timeout + margin. fn(arg, reply) runs from the loop's
+ * harvest exactly once, unless the transfers are freed first. 0 or -1. */
 int tg_call(struct tg *tg, const char *method, char *body, long timeout,
 	    tg_done_fn fn, void *arg);
-
-/* The multi handle, for curl_multi_poll/perform in the loop. */
-void *tg_multi(struct tg *tg);
-/* Runs curl_multi_perform and calls fn for every finished transfer.
- * Returns how many finished. */
-int tg_harvest(struct tg *tg);
-int tg_inflight(const struct tg *tg);
 
 #endif

@@ -114,6 +114,17 @@ int64_t clock_wall_ms(void)
 	return clock_ms(CLOCK_REALTIME);
 }
 
+void clock_read(struct clock *c)
+{
+	c->now = clock_mono_ms();
+	c->wall = clock_wall_ms();
+}
+
+int64_t clock_wall_to_mono(const struct clock *c, int64_t wall)
+{
+	return c->now + (wall - c->wall);
+}
+
 int err_set(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

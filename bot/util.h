@@ -41,6 +41,18 @@ void buf_consume(struct buf *b, size_t n);
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
 
+/* The two clocks of one loop turn, read once per turn by the loop and
+ * passed to every module as `const struct clock *` (tests set them). */
+struct clock {
+	int64_t now;  /* monotonic ms: deadlines in memory */
+	int64_t wall; /* wall-clock ms, same instant: what is stored */
+};
+
+/* A wall-clock instant as a monotonic deadline of this clock. */
+int64_t clock_wall_to_mono(const struct clock *c, int64_t wall);
+/* Reads both clocks. */
+void clock_read(struct clock *c);
+
 /* Monotonic milliseconds (CLOCK_MONOTONIC): deadlines in memory. */
 int64_t clock_mono_ms(void);
 /* Wall-clock milliseconds since the epoch: anything stored on disk. */

@@ -9,7 +9,6 @@
 
 #include "alerts/format.h"
 #include "alerts/store.h"
-#include "bot/daemon.h"
 #include "bot/dispatch.h"
 #include "bot/util.h"
 #include "commands.h"
@@ -21,13 +20,13 @@
 static int ack_record(struct cmd_ctx *c, int64_t id, char *by, size_t bylen)
 {
 	int64_t at;
-	int rc = store_ack(c->d->store, id, c->user, c->d->wall);
+	int rc = store_ack(c->deps->store, id, c->user, c->deps->clk->wall);
 
 	if (rc != 0)
 		return rc;
-	if (store_ack_get(c->d->store, id, by, bylen, &at) != 1)
+	if (store_ack_get(c->deps->store, id, by, bylen, &at) != 1)
 		str_copy(by, c->user, bylen);
-	dispatch_refresh_alert(c->d->dispatch, id);
+	dispatch_refresh_alert(c->deps->dispatch, id);
 	return 0;
 }
 
@@ -83,7 +82,7 @@ static const char *ack_mute(struct cmd_ctx *c, int64_t id)
 	struct alert a;
 	int rc;
 
-	if (store_alert_get(c->d->store, id, &a) != 1)
+	if (store_alert_get(c->deps->store, id, &a) != 1)
 		return "no such alert";
 	if (a.source == NULL || a.source[0] == '\0' ||
 	    ack_glob_literal(m.source, sizeof(m.source), a.source) != 0) {

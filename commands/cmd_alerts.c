@@ -11,7 +11,6 @@
 #include "alerts/format.h"
 #include "alerts/store.h"
 #include "bot/config.h"
-#include "bot/daemon.h"
 #include "bot/util.h"
 #include "commands.h"
 
@@ -57,13 +56,13 @@ static void alerts_states(struct cmd_ctx *c, int64_t id, struct buf *line)
 	struct delivery dl[ALERTS_DESTS];
 	struct state_count sc[ALERTS_STATES];
 	size_t nsc = 0, more = 0;
-	int n = store_deliveries(c->d->store, id, dl, ARRAY_LEN(dl));
+	int n = store_deliveries(c->deps->store, id, dl, ARRAY_LEN(dl));
 	char text[128];
 
 	for (int i = 0; i < n; i++) {
 		size_t k;
 
-		cmd_delivery_state(&dl[i], c->d->wall, text, sizeof(text), 40);
+		cmd_delivery_state(&dl[i], c->deps->clk->wall, text, sizeof(text), 40);
 		for (k = 0; k < nsc; k++)
 			if (strcmp(sc[k].text, text) == 0)
 				break;
@@ -104,7 +103,7 @@ static void alerts_line(struct cmd_ctx *c, const struct alert *a,
 		buf_printf(line, "✅ ");
 	cmd_escape_short(line, a->title ? a->title : a->text, ALERTS_TITLE);
 	alerts_states(c, a->id, line);
-	if (store_ack_get(c->d->store, a->id, by, sizeof(by), &at) == 1) {
+	if (store_ack_get(c->deps->store, a->id, by, sizeof(by), &at) == 1) {
 		buf_printf(line, ", acked by ");
 		html_escape(line, by, strlen(by), 0);
 	}
@@ -122,7 +121,7 @@ void cmd_alerts_run(struct cmd_ctx *c)
 			  "/alerts 20 error");
 		return;
 	}
-	got = store_recent(c->d->store, sev, a, (size_t)n);
+	got = store_recent(c->deps->store, sev, a, (size_t)n);
 	if (got <= 0) {
 		cmd_reply(c, got == 0 ? "No alerts." :
 			  "⚠️ could not read the store");
@@ -156,7 +155,7 @@ static void alert_delivery(const struct cmd_ctx *c, const struct delivery *dl,
 {
 	char text[256], when[32];
 
-	cmd_delivery_state(dl, c->d->wall, text, sizeof(text), 200);
+	cmd_delivery_state(dl, c->deps->clk->wall, text, sizeof(text), 200);
 	buf_printf(out, "• <code>%" PRId64 "</code>", dl->chat_id);
 	if (dl->thread_id)
 		buf_printf(out, " (topic %" PRId64 ")", dl->thread_id);
@@ -208,14 +207,14 @@ void cmd_alert_run(struct cmd_ctx *c)
 		cmd_reply(c, "Usage: /alert ID (the #number in /alerts)");
 		return;
 	}
-	if (store_alert_get(c->d->store, id, &a) != 1) {
+	if (store_alert_get(c->deps->store, id, &a) != 1) {
 		cmd_reply(c, "No such alert.");
 		return;
 	}
-	if (store_ack_get(c->d->store, id, by, sizeof(by), &x.acked_at) == 1)
+	if (store_ack_get(c->deps->store, id, by, sizeof(by), &x.acked_at) == 1)
 		x.acked_by = by;
 	np = format_alert(&a, &x, parts, ARRAY_LEN(parts));
-	n = store_deliveries(c->d->store, id, dl, ARRAY_LEN(dl));
+	n = store_deliveries(c->deps->store, id, dl, ARRAY_LEN(dl));
 	buf_init(&tail, TG_MAX_TEXT);
 	buf_printf(&tail, "<b>Deliveries of #%" PRId64 "</b>", id);
 	if (np > 1)

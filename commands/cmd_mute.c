@@ -10,7 +10,7 @@
 
 #include "alerts/format.h"
 #include "alerts/store.h"
-#include "bot/daemon.h"
+#include "bot/mutes.h"
 #include "bot/util.h"
 #include "commands.h"
 
@@ -63,25 +63,18 @@ static int mute_target(struct mute *m, const char *what)
 
 int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur)
 {
-	struct mute active[ARRAY_LEN(c->d->mutes)];
 	struct buf b;
 	char scope[200], until[32], len[32];
+	int rc;
 
-	/* The daemon applies as many mutes as it keeps in memory: storing
-	 * one more would promise a mute that never holds anything. The
-	 * store is asked, not d->mutes, which is reloaded after the turn. */
-	if (store_mutes(c->d->store, c->d->wall, active, ARRAY_LEN(active)) >=
-	    (int)ARRAY_LEN(active))
-		return 1;
-	m->until = c->d->wall + dur;
-	m->created_at = c->d->wall;
+	m->until = c->deps->clk->wall + dur;
+	m->created_at = c->deps->clk->wall;
 	m->held = 0;
 	str_copy(m->created_by, c->user, sizeof(m->created_by));
-	if (store_mute_add(c->d->store, m) != 0)
-		return -1;
-	c->d->mutes_dirty = 1;
+	if ((rc = mutes_add(c->deps->mutes, m)) != 0)
+		return rc;
 	mute_scope(m, scope, sizeof(scope));
-	mute_until(until, sizeof(until), m->until, c->d->wall);
+	mute_until(until, sizeof(until), m->until, c->deps->clk->wall);
 	fmt_duration(len, sizeof(len), dur);
 	buf_init(&b, CMD_REPLY_MAX);
 	buf_printf(&b, "🔕 Mute <b>#%" PRId64 "</b> until %s (%s): ", m->id,
@@ -146,13 +139,11 @@ void cmd_unmute_run(struct cmd_ctx *c)
 		cmd_reply(c, "Usage: /unmute ID|all (/mutes lists them)");
 		return;
 	}
-	n = store_mute_del(c->d->store, id);
+	n = mutes_del(c->deps->mutes, id);
 	if (n < 0) {
 		cmd_reply(c, "⚠️ could not update the store");
 		return;
 	}
-	if (n > 0)
-		c->d->mutes_dirty = 1;
 	if (id && n == 0)
 		snprintf(html, sizeof(html), "No mute #%" PRId64 ".", id);
 	else if (id)
@@ -166,7 +157,7 @@ void cmd_unmute_run(struct cmd_ctx *c)
 void cmd_mutes_run(struct cmd_ctx *c)
 {
 	struct mute m[MUTES_LISTED];
-	int n = store_mutes(c->d->store, c->d->wall, m, ARRAY_LEN(m)), i;
+	int n = mutes_list(c->deps->mutes, m, ARRAY_LEN(m)), i;
 	struct buf b, line;
 	char scope[200], left[32];
 
@@ -182,7 +173,7 @@ void cmd_mutes_run(struct cmd_ctx *c)
 	for (i = 0; i < n; i++) {
 		buf_reset(&line);
 		mute_scope(&m[i], scope, sizeof(scope));
-		fmt_duration(left, sizeof(left), m[i].until - c->d->wall);
+		fmt_duration(left, sizeof(left), m[i].until - c->deps->clk->wall);
 		buf_printf(&line, "#%" PRId64 " ", m[i].id);
 		html_escape(&line, scope, strlen(scope), 0);
 		buf_printf(&line, ": %s left, %" PRId64 " held, by ", left,

@@ -7,7 +7,6 @@
 #include <stdio.h>
 
 #include "alerts/store.h"
-#include "bot/daemon.h"
 #include "bot/dispatch.h"
 #include "commands.h"
 
@@ -21,12 +20,12 @@ void cmd_retry_run(struct cmd_ctx *c)
 		cmd_reply(c, "Usage: /retry_now [ID]");
 		return;
 	}
-	n = store_retry_now(c->d->store, id, c->d->wall);
+	n = store_retry_now(c->deps->store, id, c->deps->clk->wall);
 	if (n < 0) {
 		cmd_reply(c, "⚠️ could not update the store");
 		return;
 	}
-	dispatch_retry_now(c->d->dispatch);
+	dispatch_retry_now(c->deps->dispatch);
 	snprintf(html, sizeof(html), "🔁 %d deliver%s rescheduled%s", n,
 		 n == 1 ? "y" : "ies",
 		 n ? " (rate limits still apply)" : "");

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "alerts/format.h"
-#include "bot/daemon.h"
 #include "bot/util.h"
 #include "commands.h"
 
@@ -192,7 +191,7 @@ int cmd_status_render(const cJSON *status, struct buf *out)
 
 void cmd_status_run(struct cmd_ctx *c)
 {
-	cJSON *status = daemon_status_json(c->d);
+	cJSON *status = c->deps->status(c->deps->status_arg);
 	struct buf b;
 
 	buf_init(&b, CMD_REPLY_MAX);

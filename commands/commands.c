@@ -16,8 +16,9 @@
 
 #include "alerts/format.h"
 #include "alerts/store.h"
-#include "bot/daemon.h"
-#include "bot/dispatch.h"
+#include "bot/chats.h"
+#include "bot/config.h"
+#include "bot/outbox.h"
 #include "bot/log.h"
 #include "bot/util.h"
 
@@ -84,8 +85,8 @@ const struct command *commands_find(const char *name, size_t len)
 
 void cmd_reply(const struct cmd_ctx *c, const char *html)
 {
-	if (dispatch_reply(c->d->dispatch, c->chat, c->thread, html, NULL,
-			   c->message_id) != 0)
+	if (outbox_reply(c->deps->outbox, c->chat, c->thread, html, NULL,
+			 c->message_id) != 0)
 		log_warnx("reply to /%s in chat %" PRId64 " dropped: queue "
 			  "full", c->name ? c->name : "?", c->chat);
 }
@@ -234,19 +235,19 @@ static void sender_name(const cJSON *from, char *dst, size_t size)
 }
 
 /* A configured destination, or the supergroup one became. */
-static int chat_configured(const struct daemon *d, int64_t chat)
+static int chat_configured(const struct cmd_deps *deps, int64_t chat)
 {
-	const struct config *cfg = &d->cfg;
+	const struct config *cfg = deps->cfg;
 
 	if (config_is_chat(cfg, chat))
 		return 1;
 	for (size_t i = 0; i < cfg->nchats; i++)
-		if (dispatch_chat_id(d->dispatch, cfg->chats[i]) == chat)
+		if (chats_resolve(deps->chats, cfg->chats[i]) == chat)
 			return 1;
 	for (size_t r = 0; r < cfg->nroutes; r++)
 		for (size_t i = 0; i < cfg->routes[r].nchats; i++)
-			if (dispatch_chat_id(d->dispatch,
-					     cfg->routes[r].chats[i]) == chat)
+			if (chats_resolve(deps->chats,
+					  cfg->routes[r].chats[i]) == chat)
 				return 1;
 	return 0;
 }
@@ -255,7 +256,7 @@ static int chat_configured(const struct daemon *d, int64_t chat)
  * bounded table: a stranger must not make us spend the rate limit). */
 static int refuse_due(struct cmd_env *env, int64_t user)
 {
-	int64_t now = env->d->now;
+	int64_t now = env->deps->clk->now;
 	size_t oldest = 0;
 
 	for (size_t i = 0; i < CMD_REFUSED_MAX; i++) {
@@ -364,10 +365,10 @@ static void run_command(struct cmd_env *env, struct cmd_ctx *c,
 
 static void handle_message(struct cmd_env *env, const cJSON *m)
 {
-	struct daemon *d = env->d;
+	const struct cmd_deps *d = env->deps;
 	const cJSON *chat = obj_get(m, "chat"), *from = obj_get(m, "from");
 	const char *text = obj_str(m, "text"), *type, *name, *args;
-	struct cmd_ctx c = { .d = d, .args = "" };
+	struct cmd_ctx c = { .deps = d, .args = "" };
 	size_t nlen;
 
 	if (text == NULL || !cJSON_IsObject(chat) || !cJSON_IsObject(from))
@@ -391,9 +392,9 @@ static void handle_message(struct cmd_env *env, const cJSON *m)
 		return;
 	}
 	/* Configured-chat members who are not listed are refused too. */
-	if (config_is_admin(&d->cfg, c.user_id))
+	if (config_is_admin(d->cfg, c.user_id))
 		c.admin = 1;
-	else if (!config_is_viewer(&d->cfg, c.user_id)) {
+	else if (!config_is_viewer(d->cfg, c.user_id)) {
 		refuse(env, &c, from, "a command");
 		return;
 	}
@@ -402,10 +403,10 @@ static void handle_message(struct cmd_env *env, const cJSON *m)
 
 static void handle_callback(struct cmd_env *env, const cJSON *q)
 {
-	struct daemon *d = env->d;
+	const struct cmd_deps *d = env->deps;
 	const cJSON *from = obj_get(q, "from"), *m = obj_get(q, "message");
 	const char *id = obj_str(q, "id"), *data = obj_str(q, "data");
-	struct cmd_ctx c = { .d = d, .args = "", .name = "button" };
+	struct cmd_ctx c = { .deps = d, .args = "", .name = "button" };
 	const char *answer;
 
 	if (id == NULL || !cJSON_IsObject(from))
@@ -419,20 +420,20 @@ static void handle_callback(struct cmd_env *env, const cJSON *q)
 	}
 	/* Buttons change state: admins only. The answer always goes, or
 	 * the client keeps spinning. */
-	if (!config_is_admin(&d->cfg, c.user_id)) {
+	if (!config_is_admin(d->cfg, c.user_id)) {
 		char uname[64];
 
 		env->denied++;
 		log_safe(uname, sizeof(uname), obj_str(from, "username"));
 		log_warnx("refused a button from unauthorised user %" PRId64
 			  " (@%s) in chat %" PRId64, c.user_id, uname, c.chat);
-		dispatch_answer_callback(d->dispatch, id, "⛔ not authorised");
+		outbox_answer_callback(d->outbox, id, "⛔ not authorised");
 		return;
 	}
 	c.admin = 1;
 	env->handled++;
 	answer = cmd_ack_button(&c, data ? data : "");
-	dispatch_answer_callback(d->dispatch, id, answer);
+	outbox_answer_callback(d->outbox, id, answer);
 }
 
 void commands_handle_update(struct cmd_env *env, const cJSON *update)

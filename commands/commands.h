@@ -7,7 +7,7 @@
  * read-only commands, in a private chat with the bot or in a configured
  * chat. Members of a configured chat who are neither are NOT authorised:
  * being in an alert chat is not a reason to change what it receives.
- * Handlers answer with dispatch_reply (queued, rate-limited, sent only
+ * Handlers answer through the outbox (queued, rate-limited, sent only
  * after the turn's commit) and never call Telegram themselves.
  */
 #ifndef OPSBOT_COMMANDS_H
@@ -16,11 +16,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct daemon;
-struct cJSON;
 struct buf;
+struct chats;
+struct clock;
+struct cJSON;
+struct config;
 struct delivery;
+struct dispatch;
 struct mute;
+struct mutes;
+struct outbox;
+struct store;
+
+/* What the commands work with; every pointer outlives the commands. */
+struct cmd_deps {
+	const struct config *cfg;
+	const struct clock *clk;
+	struct store *store;
+	struct outbox *outbox;     /* every answer goes here */
+	struct dispatch *dispatch; /* re-render after an ack, /retry_now */
+	struct chats *chats;
+	struct mutes *mutes;
+	/* The status report (caller deletes it). */
+	struct cJSON *(*status)(void *arg);
+	void *status_arg;
+};
 
 #define CMD_MAX_TEXT 4096    /* longer messages are ignored (bytes) */
 #define CMD_MAX_ARGS 256     /* argument bytes a command accepts */
@@ -33,7 +53,7 @@ enum cmd_access { CMD_READ = 0, CMD_ADMIN = 1 };
 
 /* Who sent a command and where to answer. */
 struct cmd_ctx {
-	struct daemon *d;
+	const struct cmd_deps *deps;
 	int64_t chat;        /* chat to answer in */
 	int64_t thread;      /* message_thread_id, 0 = none */
 	int64_t message_id;  /* the command's message: replies quote it */
@@ -55,7 +75,7 @@ struct command {
 /* The poller's memory across updates: the bot's own name (for
  * /cmd@BotName) and when each stranger was last told off. */
 struct cmd_env {
-	struct daemon *d;
+	const struct cmd_deps *deps;
 	char bot_name[64];   /* username without '@'; "" until getMe */
 	struct {
 		int64_t user;
@@ -104,9 +124,10 @@ void cmd_retry_run(struct cmd_ctx *c);
 void cmd_mute_run(struct cmd_ctx *c);
 void cmd_unmute_run(struct cmd_ctx *c);
 void cmd_mutes_run(struct cmd_ctx *c);
-/* Stores mute m (scope filled in) for dur ms from now, marks the daemon's
- * mutes dirty and replies with its id and end. 0; 1 if as many mutes are
- * active as the daemon can apply (nothing stored); -1 on a store error. */
+/* Stores mute m (scope filled in) for dur ms from now (it applies after
+ * the turn's commit) and replies with its id and end. 0; 1 if as many
+ * mutes are active as can be applied (nothing stored); -1 on a store
+ * error. */
 int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur);
 void cmd_ack_run(struct cmd_ctx *c);
 /* An inline button: data "ack:<id>" or "mute:<id>", from an admin.

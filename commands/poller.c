@@ -9,8 +9,10 @@
  * Each update is handled, then the offset (update_id + 1) is written to
  * the store in the same loop-turn transaction as what the handler wrote;
  * replies leave only after that commit, so a restart neither loses nor
- * repeats a command. The poller never feeds the circuit breaker: a long
- * poll is not a delivery, and one that times out is normal.
+ * repeats a command; when the commit fails, the offset goes back to the
+ * stored one and the commands come again. The poller never feeds the
+ * circuit breaker (a long poll that times out is normal), but a 401 here
+ * pauses sending too, and is retried on the API's own timer (api.h).
  */
 #include "poller.h"
 
@@ -20,7 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bot/daemon.h"
+#include "alerts/store.h"
+#include "bot/api.h"
+#include "bot/config.h"
+#include "bot/pacing.h"
+#include "bot/telegram.h"
 #include "bot/log.h"
 #include "bot/tgapi.h"
 #include "bot/util.h"
@@ -37,15 +43,14 @@ enum poll_step {
 	STEP_COMMANDS,
 	STEP_DELHOOK,
 	STEP_POLL,
-	STEP_STOPPED, /* the token was refused (401) */
 };
 
 static const char *const step_names[] = {
-	"getMe", "setMyCommands", "deleteWebhook", "polling", "stopped"
+	"getMe", "setMyCommands", "deleteWebhook", "polling"
 };
 
 struct poller {
-	struct daemon *d;
+	struct poller_deps d;
 	struct cmd_env env;
 	enum poll_step step;
 	int inflight;
@@ -53,41 +58,53 @@ struct poller {
 	int attempts;          /* consecutive failures: drives the backoff */
 	int conflict;          /* in a 409 episode (warned once) */
 	int64_t offset;        /* next update_id wanted */
-	int64_t stopped_wall;  /* when a 401 stopped us */
 	int64_t last_ok_wall;  /* last getUpdates that answered */
 	char last_err[160];
 };
 
-struct poller *poller_new(struct daemon *d)
+static void offset_load(struct poller *p)
+{
+	char val[32];
+
+	if (store_kv_get(p->d.store, POLL_OFFSET_KEY, val, sizeof(val)) == 1)
+		p->offset = strtoll(val, NULL, 10);
+}
+
+struct poller *poller_new(const struct poller_deps *deps)
 {
 	struct poller *p = calloc(1, sizeof(*p));
-	char val[32];
 
 	if (p == NULL)
 		return NULL;
-	p->d = d;
-	p->env.d = d;
-	p->next_at = d->now;
-	if (d->store && store_kv_get(d->store, POLL_OFFSET_KEY, val,
-				     sizeof(val)) == 1)
-		p->offset = strtoll(val, NULL, 10);
+	p->d = *deps;
+	p->env.deps = deps->cmds;
+	p->next_at = deps->clk->now;
+	offset_load(p);
 	return p;
+}
+
+void poller_committed(struct poller *p, int ok)
+{
+	if (!ok)
+		offset_load(p);
 }
 
 void poller_free(struct poller *p)
 {
-	/* A request still in flight is aborted by tg_free without calling
-	 * us back, so nothing refers to p afterwards. */
+	/* A request still in flight is aborted with the transfers, without
+	 * calling us back, so nothing refers to p afterwards. */
 	free(p);
 }
 
 int64_t poller_next(const struct poller *p)
 {
+	int64_t gate;
+
 	/* poll_timeout 0 disables polling (a SIGHUP may change it). */
-	if (p == NULL || p->step == STEP_STOPPED || p->inflight ||
-	    p->d->cfg.poll_timeout <= 0)
+	if (p == NULL || p->inflight || p->d.cfg->poll_timeout <= 0)
 		return INT64_MAX;
-	return p->next_at > p->d->now ? p->next_at : p->d->now;
+	gate = api_gate(p->d.api, API_POLL);
+	return p->next_at > gate ? p->next_at : gate;
 }
 
 void poller_status(const struct poller *p, cJSON *obj)
@@ -97,12 +114,13 @@ void poller_status(const struct poller *p, cJSON *obj)
 
 	if (o == NULL || p == NULL)
 		return;
-	cJSON_AddStringToObject(o, "state", p->d->cfg.poll_timeout <= 0 ?
-				"disabled" : step_names[p->step]);
+	cJSON_AddStringToObject(o, "state", p->d.cfg->poll_timeout <= 0 ?
+				"disabled" : api_paused(p->d.api) ? "stopped" :
+				step_names[p->step]);
 	cJSON_AddNumberToObject(o, "offset", (double)p->offset);
 	cJSON_AddNumberToObject(o, "commands", (double)p->env.handled);
 	cJSON_AddNumberToObject(o, "refused", (double)p->env.denied);
-	age = p->last_ok_wall ? (p->d->wall - p->last_ok_wall) / 1000 : -1;
+	age = p->last_ok_wall ? (p->d.clk->wall - p->last_ok_wall) / 1000 : -1;
 	cJSON_AddNumberToObject(o, "last_ok_age_s", (double)age);
 	cJSON_AddStringToObject(o, "last_error", p->last_err);
 }
@@ -111,10 +129,8 @@ void poller_status(const struct poller *p, cJSON *obj)
 
 static void poll_backoff(struct poller *p)
 {
-	struct daemon *d = p->d;
-
-	p->next_at = d->now + backoff_delay(p->attempts, POLL_BASE_MS,
-					    POLL_CAP_MS, &d->rng);
+	p->next_at = p->d.clk->now + backoff_delay(p->attempts, POLL_BASE_MS,
+						   POLL_CAP_MS, p->d.rng);
 	if (p->attempts < 30)
 		p->attempts++;
 }
@@ -124,24 +140,32 @@ static void poll_backoff(struct poller *p)
 static int poll_failed(struct poller *p, const char *method,
 		       const struct tg_reply *r)
 {
-	struct daemon *d = p->d;
-	int64_t wait;
+	int capped;
 
+	switch (api_account(p->d.api, r, API_POLL)) {
+	case API_PAUSED:
+		log_error("Telegram refused the bot token (401) on %s: "
+			  "commands and sending are paused and retried every "
+			  "5 minutes until it is fixed", method);
+		break;
+	case API_RESUMED:
+		log_info("the token works again; polling for commands");
+		break;
+	default:
+		break;
+	}
+	if (r->outcome == TG_OK || r->outcome == TG_NOT_MODIFIED)
+		return 0;
 	snprintf(p->last_err, sizeof(p->last_err), "%s: %s", method,
 		 r->description);
 	switch (r->outcome) {
 	case TG_UNAUTHORIZED:
-		log_error("Telegram refused the bot token (401) on %s: "
-			  "operator commands are off until it is fixed",
-			  method);
-		p->step = STEP_STOPPED;
-		p->stopped_wall = d->wall;
-		return 1;
+		return 1; /* the API's pause gates the next try */
 	case TG_CONFLICT_WEBHOOK:
 		/* Keep the pending updates: they are operators' commands. */
 		log_warnx("a webhook is set for this bot; deleting it to poll");
 		p->step = STEP_DELHOOK;
-		p->next_at = d->now;
+		p->next_at = p->d.clk->now;
 		return 1;
 	case TG_CONFLICT_POLL:
 		if (!p->conflict)
@@ -152,10 +176,8 @@ static int poll_failed(struct poller *p, const char *method,
 		poll_backoff(p);
 		return 1;
 	case TG_RATE_LIMITED:
-		wait = r->retry_after > 0 ? r->retry_after : 1;
-		if (d->cfg.retry_after_cap > 0 && wait > d->cfg.retry_after_cap)
-			wait = d->cfg.retry_after_cap;
-		p->next_at = d->now + wait * 1000;
+		p->next_at = p->d.clk->now +
+			     api_retry_after_ms(p->d.api, r, &capped);
 		return 1;
 	case TG_TRANSIENT:
 		log_debug("%s failed: %s", method, r->description);
@@ -174,7 +196,7 @@ static void poll_ok(struct poller *p)
 	p->conflict = 0;
 	p->attempts = 0;
 	p->last_err[0] = '\0';
-	p->next_at = p->d->now;
+	p->next_at = p->d.clk->now;
 }
 
 static void on_getme(void *arg, const struct tg_reply *r)
@@ -230,31 +252,33 @@ static void on_delhook(void *arg, const struct tg_reply *r)
 	p->step = STEP_POLL;
 }
 
-/* Handles one update and confirms it, in the turn's transaction. */
-static void poll_update(struct poller *p, const cJSON *u)
+/* Handles one update and confirms it, in the turn's transaction.
+ * Returns 1 if it was new. */
+static int poll_update(struct poller *p, const cJSON *u)
 {
 	const cJSON *idv = cJSON_GetObjectItemCaseSensitive(u, "update_id");
 	int64_t id;
 	char val[32];
 
 	if (!cJSON_IsNumber(idv))
-		return;
+		return 0;
 	id = (int64_t)idv->valuedouble;
 	if (id < p->offset) /* already handled: Telegram resent it */
-		return;
+		return 0;
 	commands_handle_update(&p->env, u);
 	p->offset = id + 1;
 	snprintf(val, sizeof(val), "%" PRId64, p->offset);
-	if (store_kv_set(p->d->store, POLL_OFFSET_KEY, val) != 0)
+	if (store_kv_set(p->d.store, POLL_OFFSET_KEY, val) != 0)
 		log_warnx("store: %s: the poll offset was not saved",
-			  store_errmsg(p->d->store));
+			  store_errmsg(p->d.store));
+	return 1;
 }
 
 static void on_updates(void *arg, const struct tg_reply *r)
 {
 	struct poller *p = arg;
 	const cJSON *res, *u;
-	int n = 0;
+	int n = 0, fresh = 0;
 
 	p->inflight = 0;
 	if (poll_failed(p, "getUpdates", r))
@@ -265,16 +289,30 @@ static void on_updates(void *arg, const struct tg_reply *r)
 		poll_backoff(p);
 		return;
 	}
-	poll_ok(p);
-	p->last_ok_wall = p->d->wall;
 	res = cJSON_GetObjectItemCaseSensitive(r->json, "result");
-	if (!cJSON_IsArray(res))
+	if (!cJSON_IsArray(res)) {
+		/* Not what the API promises: a server fault, not a reason to
+		 * ask again at once. */
+		snprintf(p->last_err, sizeof(p->last_err),
+			 "getUpdates: result is not a list");
+		poll_backoff(p);
 		return;
+	}
+	p->last_ok_wall = p->d.clk->wall;
 	cJSON_ArrayForEach(u, res) {
 		if (n++ == POLL_LIMIT)
 			break;
-		poll_update(p, u);
+		fresh += poll_update(p, u);
 	}
+	if (n > 0 && fresh == 0) {
+		/* Only updates we confirmed already (ids going backwards):
+		 * answering at once would spin. */
+		snprintf(p->last_err, sizeof(p->last_err),
+			 "getUpdates: only already confirmed updates");
+		poll_backoff(p);
+		return;
+	}
+	poll_ok(p);
 }
 
 /* --- starting requests --- */
@@ -297,7 +335,6 @@ static char *poll_body_commands(void)
 
 static void poll_start(struct poller *p)
 {
-	struct daemon *d = p->d;
 	const char *method;
 	tg_done_fn fn;
 	char *body;
@@ -323,14 +360,14 @@ static void poll_start(struct poller *p)
 	case STEP_POLL:
 		method = "getUpdates";
 		fn = on_updates;
-		body = tg_body_get_updates(p->offset, d->cfg.poll_timeout,
+		body = tg_body_get_updates(p->offset, p->d.cfg->poll_timeout,
 					   POLL_LIMIT);
-		timeout = d->cfg.poll_timeout + POLL_MARGIN_S;
+		timeout = p->d.cfg->poll_timeout + POLL_MARGIN_S;
 		break;
 	default:
 		return;
 	}
-	if (body == NULL || tg_call(d->tg, method, body, timeout, fn, p) != 0) {
+	if (body == NULL || tg_call(p->d.tg, method, body, timeout, fn, p) != 0) {
 		if (body == NULL)
 			log_warnx("%s: out of memory", method);
 		else
@@ -338,26 +375,12 @@ static void poll_start(struct poller *p)
 		poll_backoff(p);
 		return;
 	}
+	api_begin(p->d.api, API_POLL);
 	p->inflight = 1;
 }
 
 void poller_run(struct poller *p)
 {
-	struct daemon *d = p->d;
-
-	if (p->step == STEP_STOPPED) {
-		/* After a 401, start again once sending works: the token was
-		 * fixed (or Telegram's 401 was a hiccup). */
-		if (d->cfg.poll_timeout > 0 &&
-		    d->ctr.last_ok_wall > p->stopped_wall) {
-			log_info("the token works again; polling for commands");
-			p->stopped_wall = 0;
-			p->step = STEP_GETME;
-			p->next_at = d->now;
-		}
-		return;
-	}
-	if (d->cfg.poll_timeout <= 0 || p->inflight || d->now < p->next_at)
-		return;
-	poll_start(p);
+	if (poller_next(p) <= p->d.clk->now)
+		poll_start(p);
 }

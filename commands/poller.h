@@ -8,11 +8,29 @@
 
 #include <stdint.h>
 
-struct daemon;
-struct poller;
+struct api;
+struct clock;
 struct cJSON;
+struct cmd_deps;
+struct config;
+struct rng;
+struct store;
+struct tg;
 
-struct poller *poller_new(struct daemon *d);
+struct poller_deps {
+	const struct config *cfg;
+	const struct clock *clk;
+	struct store *store;       /* the offset, in the turn's transaction */
+	struct tg *tg;
+	struct api *api;           /* one 401 policy with the senders */
+	struct rng *rng;
+	const struct cmd_deps *cmds;
+};
+
+struct poller;
+
+/* NULL when out of memory. Every dep must outlive the poller. */
+struct poller *poller_new(const struct poller_deps *deps);
 void poller_free(struct poller *p);
 /* Starts a getUpdates (or setMyCommands / deleteWebhook) when none is in
  * flight and the poller's own backoff allows. */
@@ -21,5 +39,8 @@ void poller_run(struct poller *p);
 int64_t poller_next(const struct poller *p);
 /* Facts for /status. */
 void poller_status(const struct poller *p, struct cJSON *obj);
+/* After the turn's commit: a failed commit takes the offset back to what
+ * is stored, so the updates of that turn come again. */
+void poller_committed(struct poller *p, int ok);
 
 #endif

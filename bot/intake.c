@@ -1,0 +1,141 @@
+/*
+ * intake.c - one validated alert becomes one stored alert. See intake.h.
+ */
+#include "intake.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alerts/alert.h"
+#include "alerts/store.h"
+#include "chats.h"
+#include "config.h"
+#include "mutes.h"
+
+struct intake {
+	struct intake_deps d;
+	struct intake_counts n;
+};
+
+struct intake *intake_new(const struct intake_deps *deps)
+{
+	struct intake *in = calloc(1, sizeof(*in));
+
+	if (in != NULL)
+		in->d = *deps;
+	return in;
+}
+
+void intake_free(struct intake *in)
+{
+	free(in);
+}
+
+static int route_matches(const struct route *r, const struct alert *a)
+{
+	if ((int)a->severity > r->min_severity)
+		return 0;
+	if (r->source[0] == '\0')
+		return 1;
+	return fnmatch(r->source, a->source ? a->source : "", 0) == 0;
+}
+
+static size_t dest_add(struct dest *out, size_t n, size_t max, int64_t chat,
+		       int64_t thread)
+{
+	for (size_t i = 0; i < n; i++)
+		if (out[i].chat_id == chat)
+			return n;
+	if (n < max) {
+		out[n].chat_id = chat;
+		out[n].thread_id = thread;
+		n++;
+	}
+	return n;
+}
+
+size_t intake_route(const struct config *cfg, const struct alert *a,
+		    struct dest *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct route *r = &cfg->routes[i];
+
+		if (!route_matches(r, a))
+			continue;
+		for (size_t j = 0; j < r->nchats; j++)
+			n = dest_add(out, n, max, r->chats[j], r->thread_id);
+	}
+	if (n == 0)
+		for (size_t j = 0; j < cfg->nchats; j++)
+			n = dest_add(out, n, max, cfg->chats[j], 0);
+	return n;
+}
+
+/* 1 and the original's id when a repeats a key that is still firing. */
+static int intake_repeat(struct intake *in, const struct alert *a,
+			 int64_t *orig)
+{
+	int64_t id, at;
+	int acked, rc, window = in->d.cfg->repeat_window;
+
+	if (a->key == NULL || a->status != ALERT_FIRING)
+		return 0;
+	rc = store_last_firing(in->d.store, a->key, &id, &at, &acked);
+	if (rc != 1)
+		return 0;
+	/* Acked: the operators know; stay quiet until it resolves. */
+	if (!acked && (window == 0 ||
+		       in->d.clk->wall - at >= (int64_t)window * 1000))
+		return 0;
+	*orig = id;
+	return 1;
+}
+
+int intake_submit(struct intake *in, struct alert *a,
+		  const struct intake_origin *o, char *err, size_t errlen)
+{
+	struct dest dests[CONFIG_MAX_CHATS * 2];
+	const struct mute *m = NULL;
+	int64_t orig = 0;
+	int state = DS_PENDING, rc = 0;
+	size_t n;
+
+	a->received_at = in->d.clk->wall;
+	a->peer_uid = o->uid;
+	a->peer_pid = o->pid;
+	n = intake_route(in->d.cfg, a, dests, ARRAY_LEN(dests));
+	for (size_t i = 0; i < n; i++)
+		dests[i].chat_id = chats_resolve(in->d.chats, dests[i].chat_id);
+	if (intake_repeat(in, a, &orig)) {
+		state = DS_SUPPRESSED;
+		rc = store_bump_repeat(in->d.store, orig);
+	} else if ((m = mutes_match(in->d.mutes, a)) != NULL) {
+		state = DS_MUTED;
+		rc = mutes_hold(in->d.mutes, m->id);
+	}
+	if (rc == 0)
+		rc = store_alert_insert(in->d.store, a, dests, n, state, orig);
+	if (rc != 0) {
+		in->n.refused[o->transport]++;
+		return err_set(err, errlen, "store: %s; alert not stored",
+			       store_errmsg(in->d.store));
+	}
+	in->n.accepted[o->transport]++;
+	if (m != NULL)
+		in->n.muted[o->transport]++;
+	return 0;
+}
+
+void intake_refused(struct intake *in, enum intake_transport t)
+{
+	in->n.refused[t]++;
+}
+
+void intake_counts(const struct intake *in, struct intake_counts *out)
+{
+	*out = in->n;
+}

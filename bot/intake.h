@@ -1,0 +1,67 @@
+/*
+ * intake.h - one validated alert, from any transport, becomes a stored
+ * alert: its destinations (routes, migrated chats), mutes and repeats are
+ * decided and it is inserted into the turn's transaction.
+ *
+ * Transport-neutral: the socket and HTTP transports parse their input,
+ * call intake_submit, and answer their own clients after the turn's
+ * commit (never before).
+ */
+#ifndef OPSBOT_INTAKE_H
+#define OPSBOT_INTAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct alert;
+struct chats;
+struct config;
+struct dest;
+struct mutes;
+struct store;
+
+enum intake_transport { INTAKE_SOCKET = 0, INTAKE_HTTP, INTAKE_NTRANSPORTS };
+
+struct intake_origin {
+	enum intake_transport transport;
+	int64_t uid; /* socket: SO_PEERCRED of the writer; -1 unknown */
+	int64_t pid;
+};
+
+struct intake_deps {
+	const struct config *cfg;
+	const struct clock *clk;
+	struct store *store;
+	struct chats *chats;
+	struct mutes *mutes;
+};
+
+/* What happened to what came in, per transport, since start. */
+struct intake_counts {
+	uint64_t accepted[INTAKE_NTRANSPORTS];
+	uint64_t refused[INTAKE_NTRANSPORTS];
+	uint64_t muted[INTAKE_NTRANSPORTS];
+};
+
+struct intake;
+
+struct intake *intake_new(const struct intake_deps *deps);
+void intake_free(struct intake *in);
+
+/* Stores a (parsed and valid) in the turn's transaction; sets
+ * a->received_at and a->id. 0, or -1 with "store: ..." in err (nothing of
+ * a is stored). */
+int intake_submit(struct intake *in, struct alert *a,
+		  const struct intake_origin *o, char *err, size_t errlen);
+/* Counts input a transport refused before intake_submit. */
+void intake_refused(struct intake *in, enum intake_transport t);
+void intake_counts(const struct intake *in, struct intake_counts *out);
+
+/* Destinations of an alert: the chats of every matching route, or the
+ * default chats. Returns how many (<= max). */
+size_t intake_route(const struct config *cfg, const struct alert *a,
+		    struct dest *out, size_t max);
+
+#endif
