@@ -51,7 +51,8 @@ static const char *const cmd_result_names[ST_CMD_RESULT_COUNT] = {
 /* Out-of-range enums (a caller's bug) must not write outside the arrays;
  * they are folded into the last value, which is always a catch-all or
  * harmless. */
-#define CLAMP_ENUM(v, count) ((unsigned)(v) < (unsigned)(count) ? (v) : (count) - 1)
+#define CLAMP_ENUM(v, count) \
+	((unsigned)(v) < (unsigned)(count) ? (v) : (count) - 1)
 
 void stats_init(struct stats *s)
 {
