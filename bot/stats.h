@@ -219,8 +219,7 @@ void stats_window(const struct stats *s, int64_t now, int64_t span_ms,
  * 200), the keys the report has always had; and to o a "deliveries"
  * object with "hour" and "day", each {sent, failed, expired, retried,
  * retries: {<reason>: n, ...}, slowest_ms} (slowest_ms -1 when none).
- * 0, or -1 when cJSON ran out of
- * memory (what was added stays). */
+ * 0, or -1 when cJSON ran out of memory (what was added stays). */
 int stats_status_json(const struct stats *s, int64_t now, int64_t wall,
 		      struct cJSON *api, struct cJSON *o);
 
