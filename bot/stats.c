@@ -287,6 +287,15 @@ static double age_s(int64_t wall, int64_t wall_then)
 	return wall_then ? (double)((wall - wall_then) / 1000) : -1;
 }
 
+static uint64_t alerts_sum(const struct stats *s, enum stat_intake r)
+{
+	uint64_t n = 0;
+
+	for (int t = 0; t < ST_TRANSPORT_COUNT; t++)
+		n += s->alerts[t][r];
+	return n;
+}
+
 static int window_json(const struct stats *s, int64_t now, int64_t span_ms,
 		       cJSON *parent, const char *key)
 {
@@ -328,6 +337,11 @@ int stats_status_json(const struct stats *s, int64_t now, int64_t wall,
 	ok = ok && cJSON_AddNumberToObject(api, "sent",
 			(double)s->tg_requests[ST_METHOD_SEND_MESSAGE]
 					      [ST_CODE_200]) != NULL;
+	ok = ok && cJSON_AddNumberToObject(o, "alerts_accepted",
+			(double)(alerts_sum(s, ST_INTAKE_ACCEPTED) +
+				 alerts_sum(s, ST_INTAKE_MUTED))) != NULL;
+	ok = ok && cJSON_AddNumberToObject(o, "alerts_rejected",
+			(double)alerts_sum(s, ST_INTAKE_REFUSED)) != NULL;
 	d = ok ? cJSON_AddObjectToObject(o, "deliveries") : NULL;
 	ok = d != NULL;
 	ok = ok && window_json(s, now, HOUR_MS, d, "hour") == 0;

@@ -216,10 +216,11 @@ void stats_window(const struct stats *s, int64_t now, int64_t span_ms,
 /* For the status report (daemon_status_json, /status, `opsbot status`):
  * adds to api (the "telegram" object) last_ok_age_s and last_error_age_s
  * (-1: never), last_error, rate_limited and sent (sendMessage answered
- * 200), the keys the report has always had; and to o a "deliveries"
- * object with "hour" and "day", each {sent, failed, expired, retried,
- * retries: {<reason>: n, ...}, slowest_ms} (slowest_ms -1 when none).
- * 0, or -1 when cJSON ran out of memory (what was added stays). */
+ * 200), the keys the report has always had; to o alerts_accepted (muted
+ * included, as before), alerts_rejected, and a "deliveries" object with
+ * "hour" and "day", each {sent, failed, expired, retried, retries:
+ * {<reason>: n, ...}, slowest_ms} (slowest_ms -1 when none). 0, or -1
+ * when cJSON ran out of memory (what was added stays). */
 int stats_status_json(const struct stats *s, int64_t now, int64_t wall,
 		      struct cJSON *api, struct cJSON *o);
 

@@ -385,7 +385,12 @@ static void test_status_json(void **state)
 	stats_delivery(&s, T0, ST_DELIVERY_SENT, 2, 2500);
 	stats_delivery(&s, T0, ST_DELIVERY_FAILED, 1, -1);
 	stats_retry(&s, T0, ST_RETRY_5XX);
+	stats_alert(&s, ST_TRANSPORT_SOCKET, ST_INTAKE_ACCEPTED);
+	stats_alert(&s, ST_TRANSPORT_HTTP, ST_INTAKE_MUTED);
+	stats_alert(&s, ST_TRANSPORT_HTTP, ST_INTAKE_REFUSED);
 	assert_int_equal(stats_status_json(&s, T0, wall, api, o), 0);
+	assert_true(num_at(o, "alerts_accepted") == 2);
+	assert_true(num_at(o, "alerts_rejected") == 1);
 	assert_true(num_at(api, "last_ok_age_s") == 5);
 	assert_true(num_at(api, "last_error_age_s") == 90);
 	assert_string_equal(cJSON_GetObjectItem(api, "last_error")->valuestring,
