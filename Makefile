@@ -60,6 +60,7 @@ $(BUILD)/tests/%: tests/unit/%.c
 
 unit: $(UNITS)
 	@sh tests/run-unit.sh $(UNITS)
+	@sh tests/unit/check_metrics.sh $(BUILD)/tests/test_metrics
 
 integration: $(BUILD)/opsbot
 	@OPSBOT=$(BUILD)/opsbot OPSBOT_SANITIZED=$(SANITIZE) \

@@ -18,6 +18,7 @@ else
 fi
 command -v python3 >/dev/null 2>&1 || pkgs="$pkgs python3"
 command -v cc >/dev/null 2>&1 || pkgs="$pkgs gcc"
+command -v promtool >/dev/null 2>&1 || pkgs="$pkgs prometheus" # tests
 [ -z "$pkgs" ] && exit 0
 
 if [ "$(id -u)" = 0 ]; then
