@@ -4,7 +4,6 @@
  */
 #include "api.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 struct api {
@@ -12,11 +11,11 @@ struct api {
 	struct breaker breaker;
 	const struct clock *clk;
 	struct rng *rng;
-	int paused;             /* 401 seen, not yet answered otherwise */
-	int64_t pause_retry_at; /* mono: then one request may try again */
-	int probing;            /* that request is in flight */
-	int64_t last_ok_wall, last_err_wall;
-	char last_err[256];
+	/* Per kind of request: a 401 on either pauses both; each kind
+	 * finds out for itself, on its own timer, that the token works. */
+	int paused[2];             /* 401 seen, no success since */
+	int64_t pause_retry_at[2]; /* mono: then one request may try again */
+	int probing[2];            /* that request is in flight */
 };
 
 struct api *api_new(const struct api_opts *o, const struct clock *clk,
@@ -46,42 +45,32 @@ void api_configure(struct api *a, const struct api_opts *o)
 			       o->breaker_threshold;
 }
 
-static void note_error(struct api *a, const struct tg_reply *r)
-{
-	a->last_err_wall = a->clk->wall;
-	snprintf(a->last_err, sizeof(a->last_err), "%s: %s",
-		 tg_outcome_name(r->outcome), r->description);
-}
-
 enum api_event api_account(struct api *a, const struct tg_reply *r,
 			   enum api_kind kind)
 {
 	int64_t now = a->clk->now;
 
-	a->probing = 0;
+	a->probing[kind] = 0;
 	if (r->outcome == TG_TRANSIENT) {
-		note_error(a, r);
 		if (kind == API_SEND && breaker_failure(&a->breaker, now, a->rng) &&
 		    a->breaker.opens == 1)
 			return API_OPENED;
 		return API_NONE;
 	}
 	if (r->outcome == TG_UNAUTHORIZED) {
-		int first = !a->paused;
+		int first = !a->paused[API_SEND] && !a->paused[API_POLL];
 
-		note_error(a, r);
-		a->paused = 1;
-		a->pause_retry_at = now + a->o.auth_retry_ms;
+		for (int k = 0; k < 2; k++) {
+			a->paused[k] = 1;
+			a->pause_retry_at[k] = now + a->o.auth_retry_ms;
+		}
 		breaker_release(&a->breaker);
 		return first ? API_PAUSED : API_NONE;
 	}
-	if (r->outcome != TG_OK && r->outcome != TG_NOT_MODIFIED)
-		note_error(a, r);
-	else
-		a->last_ok_wall = a->clk->wall;
-	if (a->paused) {
-		a->paused = 0;
-		breaker_success(&a->breaker, now);
+	if (a->paused[kind]) {
+		a->paused[kind] = 0;
+		if (kind == API_SEND)
+			breaker_success(&a->breaker, now);
 		return API_RESUMED;
 	}
 	if (kind == API_SEND && breaker_success(&a->breaker, now))
@@ -95,20 +84,20 @@ int64_t api_gate(const struct api *a, enum api_kind kind)
 
 	int64_t gate = kind == API_SEND ? breaker_next(&a->breaker, now) : now;
 
-	if (a->paused) {
+	if (a->paused[kind]) {
 		/* One request at a time finds out whether the token works. */
-		if (a->probing)
+		if (a->probing[kind])
 			return INT64_MAX;
-		if (a->pause_retry_at > gate)
-			gate = a->pause_retry_at;
+		if (a->pause_retry_at[kind] > gate)
+			gate = a->pause_retry_at[kind];
 	}
 	return gate;
 }
 
 void api_begin(struct api *a, enum api_kind kind)
 {
-	if (a->paused)
-		a->probing = 1;
+	if (a->paused[kind])
+		a->probing[kind] = 1;
 	else if (kind == API_SEND)
 		(void)breaker_allow(&a->breaker, a->clk->now);
 }
@@ -127,13 +116,14 @@ int64_t api_retry_after_ms(const struct api *a, const struct tg_reply *r,
 void api_retry_now(struct api *a)
 {
 	breaker_probe_now(&a->breaker, a->clk->now);
-	if (a->paused && !a->probing)
-		a->pause_retry_at = a->clk->now;
+	for (int k = 0; k < 2; k++)
+		if (a->paused[k] && !a->probing[k])
+			a->pause_retry_at[k] = a->clk->now;
 }
 
 int api_paused(const struct api *a)
 {
-	return a->paused;
+	return a->paused[API_SEND] || a->paused[API_POLL];
 }
 
 int api_breaker_open(const struct api *a)
@@ -149,15 +139,4 @@ const char *api_breaker_name(const struct api *a)
 int64_t api_down_since(const struct api *a)
 {
 	return a->breaker.down_since;
-}
-
-int64_t api_last_ok_wall(const struct api *a)
-{
-	return a->last_ok_wall;
-}
-
-int64_t api_last_error(const struct api *a, const char **text)
-{
-	*text = a->last_err;
-	return a->last_err_wall;
 }

@@ -64,8 +64,6 @@ int api_breaker_open(const struct api *a);
 const char *api_breaker_name(const struct api *a);
 /* Monotonic ms the last outage began (valid after API_RECOVERED). */
 int64_t api_down_since(const struct api *a);
-/* The last answer that was not an error, and the last error ("" none). */
-int64_t api_last_ok_wall(const struct api *a);
-int64_t api_last_error(const struct api *a, const char **text);
+
 
 #endif

@@ -36,6 +36,7 @@
 #include "outbox.h"
 #include "pacing.h"
 #include "sockin.h"
+#include "stats.h"
 #include "telegram.h"
 #include "xfer.h"
 
@@ -54,6 +55,7 @@ struct daemon {
 	struct ratelimit *rl;
 	struct api *api;
 	struct rng rng;
+	struct stats stats;
 	struct chats *chats;
 	struct mutes *mutes;
 	struct dispatch *dispatch;
@@ -395,6 +397,20 @@ static int sources_add(struct daemon *d)
 
 /* --- building it --- */
 
+/* Deliveries by result are facts in the store: the counters carry on
+ * across a restart (the process-local ones start at 0). */
+static void stats_seed_from_store(struct daemon *d)
+{
+	struct store_stats st;
+
+	stats_init(&d->stats);
+	if (store_stats(d->store, d->clk->wall, &st) != 0)
+		return;
+	stats_seed(&d->stats, ST_DELIVERY_SENT, (uint64_t)st.by_state[DS_SENT]);
+	stats_seed(&d->stats, ST_DELIVERY_FAILED,
+		   (uint64_t)st.by_state[DS_FAILED]);
+}
+
 static int socket_gid(const char *name, gid_t *gid)
 {
 	struct group *g;
@@ -444,6 +460,8 @@ static int open_telegram(struct daemon *d)
 		.connect_timeout = d->cfg.connect_timeout,
 		.request_timeout = d->cfg.request_timeout,
 		.max_response = 4 << 20,
+		.stats = &d->stats,
+		.clk = d->clk,
 	};
 	struct ratelimit_opts ro = {
 		.global_per_second = d->cfg.global_per_second,
@@ -456,8 +474,7 @@ static int open_telegram(struct daemon *d)
 	struct api_opts ao = api_opts_of(&d->cfg);
 	char err[512];
 
-	if ((d->xfer = xfer_new(err, sizeof(err))) == NULL ||
-	    (d->tg = tg_new(d->xfer, &to, err, sizeof(err))) == NULL) {
+	if ((d->tg = tg_new(d->xfer, &to, err, sizeof(err))) == NULL) {
 		log_error("telegram client: %s", err);
 		return -1;
 	}
@@ -472,10 +489,11 @@ static int wire_modules(struct daemon *d)
 	struct dispatch_deps dd = {
 		.cfg = &d->cfg, .clk = d->clk, .store = d->store, .tg = d->tg,
 		.rl = d->rl, .api = d->api, .rng = &d->rng, .chats = d->chats,
+		.stats = &d->stats,
 	};
 	struct intake_deps id = {
 		.cfg = &d->cfg, .clk = d->clk, .store = d->store,
-		.chats = d->chats, .mutes = d->mutes,
+		.chats = d->chats, .mutes = d->mutes, .stats = &d->stats,
 	};
 	struct poller_deps pd = {
 		.cfg = &d->cfg, .clk = d->clk, .store = d->store, .tg = d->tg,
@@ -488,7 +506,7 @@ static int wire_modules(struct daemon *d)
 	d->cmds = (struct cmd_deps){
 		.cfg = &d->cfg, .clk = d->clk, .store = d->store,
 		.outbox = d->outbox, .dispatch = d->dispatch,
-		.chats = d->chats, .mutes = d->mutes,
+		.chats = d->chats, .mutes = d->mutes, .stats = &d->stats,
 		.status = daemon_status_json, .status_arg = d,
 	};
 	d->intake = intake_new(&id);
@@ -508,12 +526,17 @@ static int daemon_open(struct daemon *d)
 		log_error("%s", err);
 		return -1;
 	}
-	if (open_telegram(d) != 0)
+	if ((d->xfer = xfer_new(err, sizeof(err))) == NULL) {
+		log_error("transfers: %s", err);
 		return -1;
+	}
 	d->loop = loop_new(xfer_multi(d->xfer), daemon_commit, d);
 	if (d->loop == NULL)
 		return -1;
 	d->clk = loop_clock(d->loop);
+	if (open_telegram(d) != 0)
+		return -1;
+	stats_seed_from_store(d);
 	if ((d->chats = chats_new(d->store)) == NULL ||
 	    (d->mutes = mutes_new(d->store, d->clk)) == NULL)
 		return -1;
@@ -626,43 +649,19 @@ static void status_counts(struct daemon *d, cJSON *o)
 	cJSON_AddNumberToObject(o, "clients", ls.clients);
 }
 
-static void status_api(struct daemon *d, cJSON *o)
-{
-	cJSON *api = cJSON_AddObjectToObject(o, "telegram");
-	uint64_t sent, limited, transient;
-	int64_t ok = api_last_ok_wall(d->api), err_at;
-	const char *err;
-
-	err_at = api_last_error(d->api, &err);
-	dispatch_totals(d->dispatch, &sent, &limited, &transient);
-	cJSON_AddStringToObject(api, "breaker", api_breaker_name(d->api));
-	cJSON_AddBoolToObject(api, "unauthorized", api_paused(d->api));
-	cJSON_AddNumberToObject(api, "last_ok_age_s", ok ?
-				(double)((d->clk->wall - ok) / 1000) : -1);
-	cJSON_AddStringToObject(api, "last_error", err);
-	cJSON_AddNumberToObject(api, "last_error_age_s", err_at ?
-				(double)((d->clk->wall - err_at) / 1000) : -1);
-	cJSON_AddNumberToObject(api, "rate_limited", (double)limited);
-	cJSON_AddNumberToObject(api, "sent", (double)sent);
-}
 
 static cJSON *daemon_status_json(void *arg)
 {
 	struct daemon *d = arg;
 	cJSON *o = cJSON_CreateObject();
-	struct intake_counts ic;
+	cJSON *api = cJSON_AddObjectToObject(o, "telegram");
 
-	intake_counts(d->intake, &ic);
 	cJSON_AddStringToObject(o, "version", OPSBOT_VERSION);
 	cJSON_AddNumberToObject(o, "uptime_s",
 				(double)((d->clk->now - d->started_now) / 1000));
-	status_api(d, o);
-	cJSON_AddNumberToObject(o, "alerts_accepted",
-				(double)(ic.accepted[INTAKE_SOCKET] +
-					 ic.accepted[INTAKE_HTTP]));
-	cJSON_AddNumberToObject(o, "alerts_rejected",
-				(double)(ic.refused[INTAKE_SOCKET] +
-					 ic.refused[INTAKE_HTTP]));
+	cJSON_AddStringToObject(api, "breaker", api_breaker_name(d->api));
+	cJSON_AddBoolToObject(api, "unauthorized", api_paused(d->api));
+	stats_status_json(&d->stats, d->clk->now, d->clk->wall, api, o);
 	status_counts(d, o);
 	cJSON_AddNumberToObject(o, "mutes", (double)mutes_count(d->mutes));
 	dispatch_status(d->dispatch, o);

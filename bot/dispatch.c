@@ -25,6 +25,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "pacing.h"
+#include "stats.h"
 #include "telegram.h"
 
 #define DUE_BATCH 200 /* rows looked at per decision */
@@ -65,7 +66,6 @@ struct dispatch {
 	struct chat chats[CHATS_MAX];
 	size_t nchats;
 	int inflight;
-	uint64_t sent, rate_limited, transient; /* since start, for /status */
 };
 
 static void job_start(struct dispatch *ds, struct job *j);
@@ -196,13 +196,31 @@ static void rows_sent(struct dispatch *ds, struct job *j, int64_t msg)
 		r->last_error[0] = '\0';
 		if (j->kind == JOB_PACK)
 			r->flags |= DF_PACKED;
+		stats_delivery(ds->d.stats, ds->d.clk->now, ST_DELIVERY_SENT,
+			       r->attempts, r->sent_at - j->received[i]);
 	}
-	ds->sent++;
+}
+
+/* Rows that just became FAILED for good, for the statistics. */
+static void rows_count_failed(struct dispatch *ds, const struct job *j)
+{
+	for (size_t i = 0; i < j->nrows; i++)
+		if (j->rows[i].state == DS_FAILED)
+			stats_delivery(ds->d.stats, ds->d.clk->now,
+				       ST_DELIVERY_FAILED, j->rows[i].attempts,
+				       -1);
+}
+
+static enum stat_retry retry_reason(const struct tg_reply *r)
+{
+	if (r->outcome == TG_RATE_LIMITED)
+		return ST_RETRY_429;
+	return stats_retry_reason(r->http_status, r->curl_code);
 }
 
 /* Transient failure: back off, or give up once the alert is too old. */
 static void rows_retry(struct dispatch *ds, struct job *j, const char *err,
-		       int64_t min_delay)
+		       int64_t min_delay, enum stat_retry why)
 {
 	const struct config *cfg = ds->d.cfg;
 	int64_t wall = ds->d.clk->wall;
@@ -224,9 +242,12 @@ static void rows_retry(struct dispatch *ds, struct job *j, const char *err,
 			snprintf(r->last_error, sizeof(r->last_error),
 				 "gave up after %d attempts: %s", r->attempts,
 				 err);
+			stats_delivery(ds->d.stats, ds->d.clk->now,
+				       ST_DELIVERY_EXPIRED, r->attempts, -1);
 		} else {
 			r->state = DS_RETRYING;
 			r->due_at = wall + delay;
+			stats_retry(ds->d.stats, ds->d.clk->now, why);
 		}
 	}
 }
@@ -260,7 +281,6 @@ static void rate_limited(struct dispatch *ds, int64_t chat,
 	int capped;
 	int64_t ms = api_retry_after_ms(ds->d.api, r, &capped);
 
-	ds->rate_limited++;
 	if (capped) {
 		char html[256];
 
@@ -288,7 +308,6 @@ static void dispatch_account(void *arg, int64_t chat, int64_t sent_at,
 	struct dispatch *ds = arg;
 
 	if (r->outcome == TG_TRANSIENT) {
-		ds->transient++;
 		/* No HTTP answer at all: it did not count against the limits. */
 		if (r->http_status == 0 && sent_at != 0)
 			ratelimit_unsent(ds->d.rl, chat, sent_at);
@@ -396,7 +415,8 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 		break;
 	case TG_RATE_LIMITED:
 		rows_retry(ds, j, r->description,
-			   api_retry_after_ms(ds->d.api, r, &capped));
+			   api_retry_after_ms(ds->d.api, r, &capped),
+			   ST_RETRY_429);
 		break;
 	case TG_BAD_HTML:
 	case TG_TOO_LONG:
@@ -406,19 +426,22 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 			  j->rows[0].flags & DF_PLAIN ? "giving up" :
 			  "resending as plain text");
 		rows_payload_failed(j, r->description);
+		rows_count_failed(ds, j);
 		break;
 	case TG_CHAT_GONE:
 		chat_failed(ds, c, r->description);
 		rows_set(j, DS_FAILED, 0, r->description, 0);
+		rows_count_failed(ds, j);
 		break;
 	case TG_MIGRATED:
-		if (chat_migrate(ds, c, r->migrate_to) != 0) {
-			rows_retry(ds, j, "nonsensical migrate_to_chat_id", 0);
-			break;
-		}
+		/* Written first: the migration then moves these rows too. */
 		rows_set(j, DS_PENDING, wall, NULL, 0);
 		rows_write(ds, j);
-		return;
+		if (chat_migrate(ds, c, r->migrate_to) == 0)
+			return;
+		rows_retry(ds, j, "nonsensical migrate_to_chat_id", 0,
+			   ST_RETRY_OTHER);
+		break;
 	case TG_THREAD_GONE:
 		rows_set(j, DS_PENDING, wall, r->description, DF_NO_THREAD);
 		break;
@@ -426,7 +449,7 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 		rows_set(j, DS_PENDING, wall, r->description, 0);
 		break;
 	default: /* transient, conflicts */
-		rows_retry(ds, j, r->description, 0);
+		rows_retry(ds, j, r->description, 0, retry_reason(r));
 		break;
 	}
 	rows_write(ds, j);
@@ -705,7 +728,8 @@ static void job_start(struct dispatch *ds, struct job *j)
 		log_error("chat %" PRId64 ": could not start a request",
 			  j->chat->id);
 		ratelimit_unsent(ds->d.rl, j->chat->id, now);
-		rows_retry(ds, j, "could not start the request", 0);
+		rows_retry(ds, j, "could not start the request", 0,
+			   ST_RETRY_OTHER);
 		rows_write(ds, j);
 		j->chat->busy = NULL;
 		job_free(j);
@@ -728,6 +752,8 @@ static void chat_fail_due(struct dispatch *ds, const char *why,
 		r->updated_at = ds->d.clk->wall;
 		str_copy(r->last_error, why, sizeof(r->last_error));
 		store_delivery_update(ds->d.store, r);
+		stats_delivery(ds->d.stats, ds->d.clk->now, ST_DELIVERY_FAILED,
+			       r->attempts, -1);
 	}
 }
 
@@ -827,14 +853,6 @@ void dispatch_retry_now(struct dispatch *ds)
 {
 	chats_clear_failed(ds->d.chats);
 	api_retry_now(ds->d.api);
-}
-
-void dispatch_totals(const struct dispatch *ds, uint64_t *sent,
-		     uint64_t *rate_limited, uint64_t *transient)
-{
-	*sent = ds->sent;
-	*rate_limited = ds->rate_limited;
-	*transient = ds->transient;
 }
 
 void dispatch_status(struct dispatch *ds, cJSON *obj)

@@ -61,10 +61,6 @@ int dispatch_inflight(const struct dispatch *ds);
  * refused token probe at once. */
 void dispatch_retry_now(struct dispatch *ds);
 
-/* Messages Telegram accepted, 429s and transient failures since start. */
-void dispatch_totals(const struct dispatch *ds, uint64_t *sent,
-		     uint64_t *rate_limited, uint64_t *transient);
-
 /* Facts for /status: destinations that failed, send queue. */
 void dispatch_status(struct dispatch *ds, struct cJSON *obj);
 

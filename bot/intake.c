@@ -13,11 +13,16 @@
 #include "chats.h"
 #include "config.h"
 #include "mutes.h"
+#include "stats.h"
 
 struct intake {
 	struct intake_deps d;
-	struct intake_counts n;
 };
+
+static enum stat_transport transport(enum intake_transport t)
+{
+	return t == INTAKE_HTTP ? ST_TRANSPORT_HTTP : ST_TRANSPORT_SOCKET;
+}
 
 struct intake *intake_new(const struct intake_deps *deps)
 {
@@ -120,22 +125,16 @@ int intake_submit(struct intake *in, struct alert *a,
 	if (rc == 0)
 		rc = store_alert_insert(in->d.store, a, dests, n, state, orig);
 	if (rc != 0) {
-		in->n.refused[o->transport]++;
+		intake_refused(in, o->transport);
 		return err_set(err, errlen, "store: %s; alert not stored",
 			       store_errmsg(in->d.store));
 	}
-	in->n.accepted[o->transport]++;
-	if (m != NULL)
-		in->n.muted[o->transport]++;
+	stats_alert(in->d.stats, transport(o->transport),
+		    m ? ST_INTAKE_MUTED : ST_INTAKE_ACCEPTED);
 	return 0;
 }
 
 void intake_refused(struct intake *in, enum intake_transport t)
 {
-	in->n.refused[t]++;
-}
-
-void intake_counts(const struct intake *in, struct intake_counts *out)
-{
-	*out = in->n;
+	stats_alert(in->d.stats, transport(t), ST_INTAKE_REFUSED);
 }

@@ -20,9 +20,10 @@ struct chats;
 struct config;
 struct dest;
 struct mutes;
+struct stats;
 struct store;
 
-enum intake_transport { INTAKE_SOCKET = 0, INTAKE_HTTP, INTAKE_NTRANSPORTS };
+enum intake_transport { INTAKE_SOCKET = 0, INTAKE_HTTP };
 
 struct intake_origin {
 	enum intake_transport transport;
@@ -36,13 +37,7 @@ struct intake_deps {
 	struct store *store;
 	struct chats *chats;
 	struct mutes *mutes;
-};
-
-/* What happened to what came in, per transport, since start. */
-struct intake_counts {
-	uint64_t accepted[INTAKE_NTRANSPORTS];
-	uint64_t refused[INTAKE_NTRANSPORTS];
-	uint64_t muted[INTAKE_NTRANSPORTS];
+	struct stats *stats; /* alerts received by transport and result */
 };
 
 struct intake;
@@ -57,7 +52,6 @@ int intake_submit(struct intake *in, struct alert *a,
 		  const struct intake_origin *o, char *err, size_t errlen);
 /* Counts input a transport refused before intake_submit. */
 void intake_refused(struct intake *in, enum intake_transport t);
-void intake_counts(const struct intake *in, struct intake_counts *out);
 
 /* Destinations of an alert: the chats of every matching route, or the
  * default chats. Returns how many (<= max). */

@@ -10,10 +10,13 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "stats.h"
 #include "util.h"
 #include "xfer.h"
 
 struct call {
+	struct tg *tg;
+	enum stat_method method;
 	tg_done_fn fn;
 	void *arg;
 	LIST_ENTRY(call) link;
@@ -29,6 +32,8 @@ struct tg {
 	long connect_timeout;
 	long request_timeout;
 	size_t max_response;
+	struct stats *stats;
+	const struct clock *clk;
 	LIST_HEAD(, call) calls; /* in flight: freed by tg_free if the
 				    transfers were aborted */
 };
@@ -55,6 +60,8 @@ struct tg *tg_new(struct xfer *x, const struct tg_opts *o, char *err,
 		str_copy(tg->no_proxy, o->no_proxy, sizeof(tg->no_proxy));
 	}
 	tg->x = x;
+	tg->stats = o->stats;
+	tg->clk = o->clk;
 	LIST_INIT(&tg->calls);
 	tg->connect_timeout = o->connect_timeout;
 	tg->request_timeout = o->request_timeout;
@@ -92,6 +99,25 @@ void tg_free(struct tg *tg)
 	free(tg);
 }
 
+static void tg_count(struct tg *tg, enum stat_method m,
+		     const struct tg_reply *r)
+{
+	char text[ST_LAST_ERROR];
+
+	if (tg->stats == NULL)
+		return;
+	stats_tg_request(tg->stats, m, r->http_status);
+	if (r->outcome == TG_OK || r->outcome == TG_NOT_MODIFIED) {
+		stats_tg_ok(tg->stats, tg->clk->wall);
+		return;
+	}
+	snprintf(text, sizeof(text), "%s: %s", tg_outcome_name(r->outcome),
+		 r->description);
+	stats_tg_error(tg->stats, tg->clk->wall, text);
+	if (r->outcome == TG_RATE_LIMITED)
+		stats_tg_rate_limited(tg->stats, r->retry_after);
+}
+
 static void on_done(void *arg, const struct xfer_result *xr)
 {
 	struct call *c = arg;
@@ -100,6 +126,7 @@ static void on_done(void *arg, const struct xfer_result *xr)
 	LIST_REMOVE(c, link);
 	tg_classify(&r, xr->curl_code, xr->error, xr->http_status, xr->body,
 		    xr->len);
+	tg_count(c->tg, c->method, &r);
 	c->fn(c->arg, &r);
 	tg_reply_free(&r);
 	free(c);
@@ -126,6 +153,8 @@ int tg_call(struct tg *tg, const char *method, char *body, long timeout,
 		free(body);
 		return -1;
 	}
+	c->tg = tg;
+	c->method = stats_method(method);
 	c->fn = fn;
 	c->arg = arg;
 	snprintf(url, sizeof(url), "%s%s", tg->base, method);

@@ -2,8 +2,9 @@
  * telegram.h - the Bot API transport: JSON POSTs to <api_url>/bot<token>/
  * through the daemon's shared HTTP transfers (xfer.h).
  *
- * Every answer is classified (tgapi.h) before the caller's function sees
- * it. The URL, which contains the token, is never exposed or logged, and
+ * Every answer is classified (tgapi.h) and counted (stats.h: requests by
+ * method and code, 429s, the last success and error) before the caller's
+ * function sees it. The URL, which contains the token, is never exposed or logged, and
  * the token is scrubbed from whatever Telegram's answer echoes.
  */
 #ifndef OPSBOT_TELEGRAM_H
@@ -13,6 +14,8 @@
 
 #include "tgapi.h"
 
+struct clock;
+struct stats;
 struct xfer;
 
 typedef void (*tg_done_fn)(void *arg, const struct tg_reply *r);
@@ -25,6 +28,8 @@ struct tg_opts {
 	size_t max_response;  /* bytes */
 	const char *proxy;    /* NULL: libcurl's environment */
 	const char *no_proxy;
+	struct stats *stats;      /* every answer is counted here */
+	const struct clock *clk;  /* for the stats' wall times */
 };
 
 struct tg;

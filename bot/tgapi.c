@@ -353,6 +353,7 @@ void tg_classify(struct tg_reply *r, int curl_code, const char *curl_err,
 
 	memset(r, 0, sizeof(*r));
 	r->http_status = http_status;
+	r->curl_code = curl_code;
 
 	if (curl_code != 0) {
 		r->outcome = TG_TRANSIENT;

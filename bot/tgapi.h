@@ -38,6 +38,7 @@ struct tg_reply {
 	long http_status;
 	int error_code;         /* Telegram's error_code, 0 if none */
 	int retry_after;        /* s, for TG_RATE_LIMITED (>= 1) */
+	int curl_code;          /* CURLcode of the transfer; 0 = completed */
 	int64_t migrate_to;     /* for TG_MIGRATED */
 	int64_t message_id;     /* result.message_id when the result has one */
 	char description[256];  /* Telegram's description or our reason */

@@ -19,6 +19,7 @@
 #include "bot/chats.h"
 #include "bot/config.h"
 #include "bot/outbox.h"
+#include "bot/stats.h"
 #include "bot/log.h"
 #include "bot/util.h"
 
@@ -332,10 +333,12 @@ static void run_command(struct cmd_env *env, struct cmd_ctx *c,
 
 	if (cmd == NULL) {
 		cmd_reply(c, "Unknown command. /help lists what I can do.");
+		stats_command(c->deps->stats, "unknown", ST_CMD_REFUSED);
 		return;
 	}
 	c->name = cmd->name;
 	if (cmd->access == CMD_ADMIN && !c->admin) {
+		stats_command(c->deps->stats, cmd->name, ST_CMD_REFUSED);
 		char uname[64];
 
 		env->denied++;
@@ -351,6 +354,7 @@ static void run_command(struct cmd_env *env, struct cmd_ctx *c,
 		alen--;
 	if (alen > CMD_MAX_ARGS) {
 		cmd_reply(c, "Arguments too long.");
+		stats_command(c->deps->stats, cmd->name, ST_CMD_REFUSED);
 		return;
 	}
 	memcpy(args, rawargs, alen);
@@ -360,7 +364,9 @@ static void run_command(struct cmd_env *env, struct cmd_ctx *c,
 	log_safe(logargs, sizeof(logargs), args);
 	log_info("/%s%s%s by %" PRId64 " in chat %" PRId64, cmd->name,
 		 alen ? " " : "", logargs, c->user_id, c->chat);
+	c->result = ST_CMD_OK;
 	cmd->run(c);
+	stats_command(c->deps->stats, cmd->name, (enum stat_cmd_result)c->result);
 }
 
 static void handle_message(struct cmd_env *env, const cJSON *m)

@@ -26,6 +26,7 @@ struct dispatch;
 struct mute;
 struct mutes;
 struct outbox;
+struct stats;
 struct store;
 
 /* What the commands work with; every pointer outlives the commands. */
@@ -37,6 +38,7 @@ struct cmd_deps {
 	struct dispatch *dispatch; /* re-render after an ack, /retry_now */
 	struct chats *chats;
 	struct mutes *mutes;
+	struct stats *stats;       /* commands by name and result */
 	/* The status report (caller deletes it). */
 	struct cJSON *(*status)(void *arg);
 	void *status_arg;
@@ -62,6 +64,8 @@ struct cmd_ctx {
 	int admin;           /* 1 admin, 0 viewer */
 	const char *name;    /* the command, as in the table */
 	const char *args;    /* after the name, trimmed; "" if none */
+	int result;          /* enum stat_cmd_result; handlers set REFUSED
+				or ERROR, OK by default */
 };
 
 struct command {
