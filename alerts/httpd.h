@@ -5,10 +5,11 @@
  * A leaf: it knows nothing about alerts. It parses HTTP, enforces the
  * limits (connections, header and body size, idle timeout) and the bearer
  * token, answers what it rejects itself (400, 401, 405, 411, 413, and
- * libmicrohttpd's own 400 and 431) and hands every admitted, complete request to the
- * caller's callback exactly once. The request is then parked (the
- * connection suspended) until the caller answers it with httpd_respond(),
- * at once from inside the callback or later, after its commit.
+ * libmicrohttpd's own 400 and 431) and hands every admitted, complete
+ * request to the caller's callback exactly once. The request is then
+ * parked (the connection suspended) until the caller answers it with
+ * httpd_respond(), at once from inside the callback or later, after its
+ * commit.
  *
  * Loop contract (one thread, nothing blocks):
  *   n = httpd_pollfds(h, fds, max);          one fd (POLLIN)
