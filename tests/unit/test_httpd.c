@@ -15,7 +15,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "alerts/httpaddr.c"
 #include "alerts/httpd.c"
 
 #include <arpa/inet.h>
@@ -234,7 +233,7 @@ static void assert_has(const char *hay, const char *needle)
 		fail_msg("\"%s\" not found in:\n%s", needle, hay);
 }
 
-/* ---- tests ---------------------------------------------------------------- */
+/* ---- tests ------------------------------------------------------------- */
 
 /* A POST reaches the callback with its exact body; answered turns later,
  * the client gets that answer, and the answer wakes the loop itself. */
