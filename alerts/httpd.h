@@ -63,8 +63,8 @@ struct httpd_stats {
 	uint64_t rejected_auth;  /* 401 */
 	uint64_t rejected_size;  /* 413 */
 	uint64_t rejected_other; /* 400 (ambiguous length), 405, 411 */
-	uint64_t mhd_errors;     /* libmicrohttpd's own messages (malformed
-				    requests, connection limit, ...) */
+	uint64_t mhd_errors;     /* messages libmicrohttpd reported (e.g.
+				    malformed requests it answered 400) */
 	unsigned conns;          /* open connections */
 	unsigned parked;         /* requests waiting for httpd_respond() */
 };
