@@ -3,7 +3,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer (in build/san/).
 
 VERSION := 0.1.0
-PKGS    := libcurl libcjson libconfig sqlite3 libsystemd
+PKGS    := libcurl libcjson libconfig sqlite3 libsystemd libmicrohttpd
 CC      ?= cc
 PYTHON  ?= python3
 

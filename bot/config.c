@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "alerts/alert.h"
+#include "alerts/httpaddr.h"
 #include "bot/log.h"
 #include "bot/util.h"
 
@@ -52,6 +53,11 @@ struct ctx {
 	char token[256];          /* inline telegram.token */
 	char token_file[4096];
 	int token_refused;        /* a token key was set but refused */
+
+	int http_listen_line;     /* 0 = http.listen absent or refused */
+	int http_loopback;        /* http.listen is a loopback address */
+	int http_token_file_line; /* 0 = not set */
+	char http_token_file[4096];
 };
 
 /* ---- problem lists ----------------------------------------------------- */
@@ -157,6 +163,8 @@ enum kind {
 	K_TOKEN,    /* kept in the ctx until every source is known */
 	K_TOKENFILE,
 	K_INT64,    /* int64_t field */
+	K_LISTEN,   /* char[size] field: http.listen "host:port" */
+	K_HTTPTOKENFILE, /* kept in the ctx, read once the file is in */
 };
 
 struct key {
@@ -228,6 +236,15 @@ static const struct key log_keys[] = {
 	K("level", K_LOGLEVEL, 0, 0, log_level),
 };
 
+static const struct key http_keys[] = {
+	K("listen", K_LISTEN, 0, 0, http_listen),
+	KNONE("token_file", K_HTTPTOKENFILE),
+	K("max_body", K_SIZE, 1024, 67108864, http_max_body),
+	K("max_alerts", K_INT, 1, 100000, http_max_alerts),
+	K("max_connections", K_INT, 1, 4096, http_max_connections),
+	K("timeout", K_INT, 1, 3600, http_timeout),
+};
+
 #define ROUTE_FIELD_SIZE(f) sizeof(((struct route *)0)->f)
 static const struct key route_keys[] = {
 	{ "source", K_STR, 0, 0, offsetof(struct route, source),
@@ -257,6 +274,7 @@ static const struct section sections[] = {
 	{ "delivery", delivery_keys, ARRAY_LEN(delivery_keys) },
 	{ "routes", NULL, 0 },
 	{ "log", log_keys, ARRAY_LEN(log_keys) },
+	{ "http", http_keys, ARRAY_LEN(http_keys) },
 };
 
 /* ---- unknown keys ------------------------------------------------------ */
@@ -605,6 +623,26 @@ static void get_loglevel(struct ctx *c, const config_setting_t *s,
 		 "warn, info or debug)", path, quote(q, sizeof(q), v ? v : ""));
 }
 
+/* http.listen: parsed as httpd will parse it; whether it is loopback is
+ * kept for the token rule checked once the whole file is in. */
+static void get_listen(struct ctx *c, const config_setting_t *s,
+		       const char *path, char *dst, size_t size)
+{
+	const char *v = get_str(c, s, path, size);
+	struct httpaddr a;
+	char why[256];
+
+	if (v == NULL)
+		return;
+	if (httpaddr_parse(v, &a, why, sizeof(why)) < 0) {
+		error_at(c, line_of(s), "%s: %s", path, why);
+		return;
+	}
+	str_copy(dst, v, size);
+	c->http_listen_line = line_of(s);
+	c->http_loopback = a.loopback;
+}
+
 /* Checks one setting against its key and stores it at base + k->off. */
 static void check_key(struct ctx *c, const config_setting_t *s,
 		      const char *path, const struct key *k, void *base)
@@ -697,6 +735,20 @@ static void check_key(struct ctx *c, const config_setting_t *s,
 		}
 		c->token_file_line = line_of(s);
 		str_copy(c->token_file, sv, sizeof(c->token_file));
+		break;
+	case K_LISTEN:
+		get_listen(c, s, path, field, k->size);
+		break;
+	case K_HTTPTOKENFILE:
+		if ((sv = get_str(c, s, path, sizeof(c->http_token_file))) ==
+		    NULL)
+			break;
+		if (*sv == '\0') {
+			error_at(c, line_of(s), "%s: must not be empty", path);
+			break;
+		}
+		c->http_token_file_line = line_of(s);
+		str_copy(c->http_token_file, sv, sizeof(c->http_token_file));
 		break;
 	}
 }
@@ -791,10 +843,10 @@ static int token_ok(const char *t)
 	return strlen(t) < sizeof(((struct config *)0)->token);
 }
 
-/* Reads the first line of the token file into dst; 0, or -1 with the
- * reason in why. */
-static int read_token_file(struct ctx *c, char *dst, size_t size,
-			   char *why, size_t whylen)
+/* Reads the first line of the token file path (set at line) into dst;
+ * 0, or -1 with the reason in why. */
+static int read_token_file(struct ctx *c, const char *path, int line,
+			   char *dst, size_t size, char *why, size_t whylen)
 {
 	struct stat st;
 	ssize_t r;
@@ -802,7 +854,7 @@ static int read_token_file(struct ctx *c, char *dst, size_t size,
 	int fd;
 
 	/* O_NONBLOCK: a FIFO or device named here must not hang the load. */
-	fd = open(c->token_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(why, whylen, "%s", strerror(errno));
 		if (fd >= 0)
@@ -815,9 +867,8 @@ static int read_token_file(struct ctx *c, char *dst, size_t size,
 		return -1;
 	}
 	if (st.st_mode & 077)
-		warn_at(c, c->token_file_line, "warning: token file %s is "
-			"readable by group or others; chmod 600 it",
-			c->token_file);
+		warn_at(c, line, "warning: token file %s is readable by group "
+			"or others; chmod 600 it", path);
 	while (len + 1 < size) {
 		r = read(fd, dst + len, size - 1 - len);
 		if (r < 0 && errno == EINTR)
@@ -862,8 +913,8 @@ static void resolve_token(struct ctx *c)
 		str_copy(cfg->token_source, "OPSBOT_TOKEN",
 			 sizeof(cfg->token_source));
 	} else if (c->token_file_line) {
-		if (read_token_file(c, buf, sizeof(buf), why,
-				    sizeof(why)) < 0) {
+		if (read_token_file(c, c->token_file, c->token_file_line, buf,
+				    sizeof(buf), why, sizeof(why)) < 0) {
 			error_at(c, c->token_file_line, "telegram.token_file: "
 				 "cannot read %s: %s", c->token_file, why);
 		} else if (!token_ok(buf)) {
@@ -889,6 +940,48 @@ static void resolve_token(struct ctx *c)
 			 "OPSBOT_TOKEN, telegram.token_file or "
 			 "telegram.token)");
 	}
+}
+
+/* ---- the HTTP token ------------------------------------------------------ */
+
+/* A bearer token: printable ASCII without spaces, shorter than the field;
+ * never quoted anywhere. */
+static int http_token_ok(const char *t)
+{
+	for (const char *p = t; *p; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			return 0;
+	return *t != '\0' && strlen(t) < sizeof(((struct config *)0)->http_token);
+}
+
+/* Reads http.token_file, then: a listen address that is not loopback
+ * needs a token. */
+static void resolve_http(struct ctx *c)
+{
+	struct config *cfg = c->cfg;
+	char buf[512], why[256];
+
+	if (c->http_token_file_line) {
+		if (read_token_file(c, c->http_token_file,
+				    c->http_token_file_line, buf, sizeof(buf),
+				    why, sizeof(why)) < 0)
+			error_at(c, c->http_token_file_line, "http.token_file: "
+				 "cannot read %s: %s", c->http_token_file, why);
+		else if (!http_token_ok(buf))
+			error_at(c, c->http_token_file_line, "http.token_file: "
+				 "%s does not hold a usable token (one line of "
+				 "printable characters without spaces, at most "
+				 "%zu)", c->http_token_file,
+				 sizeof(cfg->http_token) - 1);
+		else
+			str_copy(cfg->http_token, buf, sizeof(cfg->http_token));
+		explicit_bzero(buf, sizeof(buf));
+	}
+	if (c->http_listen_line && !c->http_loopback &&
+	    !c->http_token_file_line)
+		error_at(c, c->http_listen_line, "http.listen: %s is not a "
+			 "loopback address; set http.token_file",
+			 cfg->http_listen);
 }
 
 /* ---- integer widening -------------------------------------------------- */
@@ -1083,6 +1176,7 @@ static void check_whole(struct ctx *c, config_t *lc)
 			 "retry.base (%g)", cfg->retry_cap, cfg->retry_base);
 	}
 	resolve_token(c);
+	resolve_http(c);
 }
 
 static int load_text(struct config *cfg, const char *text, const char *name,
@@ -1178,6 +1272,11 @@ void config_defaults(struct config *cfg)
 	cfg->buttons = 1;
 
 	cfg->log_level = LOG_LVL_INFO;
+
+	cfg->http_max_body = 1048576;
+	cfg->http_max_alerts = 1000;
+	cfg->http_max_connections = 64;
+	cfg->http_timeout = 10;
 }
 
 int config_load_string(struct config *cfg, const char *text, const char *name,

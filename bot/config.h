@@ -79,6 +79,15 @@ struct config {
 
 	/* log */
 	int log_level;        /* enum log_level; default info */
+
+	/* http: the HTTP intake, off unless http_listen is set */
+	char http_listen[128];    /* "host:port"; "" = no HTTP listener */
+	char http_token[256];     /* bearer token from http.token_file; "" =
+				     none (then listen is loopback) */
+	size_t http_max_body;     /* bytes, default 1 MiB */
+	int http_max_alerts;      /* alerts per request, default 1000 */
+	int http_max_connections; /* default 64 */
+	int http_timeout;         /* s, idle per connection, default 10 */
 };
 
 /* Fills *cfg with every default (no file read). */

@@ -428,6 +428,7 @@ int main(int argc, char **argv)
 		rc = 2;
 	}
 	explicit_bzero(cfg->token, sizeof(cfg->token));
+	explicit_bzero(cfg->http_token, sizeof(cfg->http_token));
 	free(cfg);
 	return rc;
 }

@@ -13,8 +13,9 @@ if command -v pkg-config >/dev/null 2>&1; then
 	need sqlite3 libsqlite3-dev
 	need cmocka libcmocka-dev
 	need libsystemd libsystemd-dev
+	need libmicrohttpd libmicrohttpd-dev
 else
-	pkgs="$pkgs libcurl4-openssl-dev libcjson-dev libconfig-dev libsqlite3-dev libcmocka-dev libsystemd-dev"
+	pkgs="$pkgs libcurl4-openssl-dev libcjson-dev libconfig-dev libsqlite3-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev"
 fi
 command -v python3 >/dev/null 2>&1 || pkgs="$pkgs python3"
 command -v cc >/dev/null 2>&1 || pkgs="$pkgs gcc"

@@ -860,6 +860,138 @@ static void test_example_loads(void **state)
 	assert_int_equal(cfg.nviewers, 0);
 }
 
+/* ---- http ------------------------------------------------------------- */
+
+static void test_http_defaults(void **state)
+{
+	(void)state;
+	config_defaults(&cfg);
+	assert_string_equal(cfg.http_listen, "");
+	assert_string_equal(cfg.http_token, "");
+	assert_int_equal(cfg.http_max_body, 1048576);
+	assert_int_equal(cfg.http_max_alerts, 1000);
+	assert_int_equal(cfg.http_max_connections, 64);
+	assert_int_equal(cfg.http_timeout, 10);
+	/* A file without an http section has no listener. */
+	assert_int_equal(load(BASE), 0);
+	assert_string_equal(cfg.http_listen, "");
+}
+
+static void test_http_valid(void **state)
+{
+	(void)state;
+	assert_int_equal(load(BASE "http = {\n  listen = \"127.0.0.1:9180\";\n"
+			      "  max_body = 2048; max_alerts = 5;\n"
+			      "  max_connections = 3; timeout = 7;\n};\n"), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(warn, "");
+	assert_string_equal(cfg.http_listen, "127.0.0.1:9180");
+	assert_string_equal(cfg.http_token, "");
+	assert_int_equal(cfg.http_max_body, 2048);
+	assert_int_equal(cfg.http_max_alerts, 5);
+	assert_int_equal(cfg.http_max_connections, 3);
+	assert_int_equal(cfg.http_timeout, 7);
+	assert_int_equal(load(BASE "http = { listen = \"[::1]:0\"; };\n"), 0);
+	assert_int_equal(load(BASE "http = { listen = \"localhost:80\"; };\n"),
+			 0);
+}
+
+static void test_http_errors(void **state)
+{
+	(void)state;
+	expect_one(BASE "http = {\n  listen = \"0.0.0.0:9180\";\n};\n",
+		   NAME ":3: http.listen: 0.0.0.0:9180 is not a loopback "
+		   "address; set http.token_file");
+	expect_one(BASE "http = { listen = \"[::]:9180\"; };\n",
+		   NAME ":2: http.listen: [::]:9180 is not a loopback "
+		   "address; set http.token_file");
+	expect_one(BASE "http = { listen = \"127.0.0.1:x\"; };\n",
+		   NAME ":2: http.listen: \"127.0.0.1:x\": bad port (expected "
+		   "a number from 0 to 65535)");
+	expect_one(BASE "http = { listen = \"127.0.0.1:65536\"; };\n",
+		   NAME ":2: http.listen: \"127.0.0.1:65536\": bad port "
+		   "(expected a number from 0 to 65535)");
+	expect_one(BASE "http = { listen = \"example.com:80\"; };\n",
+		   NAME ":2: http.listen: \"example.com:80\": unknown host "
+		   "(expected an IPv4 address, [IPv6] or localhost; names are "
+		   "not resolved)");
+	expect_one(BASE "http = { listen = \"9180\"; };\n",
+		   NAME ":2: http.listen: \"9180\": no port (expected "
+		   "host:port, like 127.0.0.1:9180)");
+	expect_one(BASE "http = { listen = 9180; };\n",
+		   NAME ":2: http.listen: expected a string, got an integer");
+	expect_one(BASE "http = { max_body = 100; };\n",
+		   NAME ":2: http.max_body: 100 is out of range "
+		   "(1024..67108864)");
+	expect_one(BASE "http = { max_connections = 0; };\n",
+		   NAME ":2: http.max_connections: 0 is out of range "
+		   "(1..4096)");
+	expect_one(BASE "http = { timeout = 0; };\n",
+		   NAME ":2: http.timeout: 0 is out of range (1..3600)");
+	expect_one(BASE "http = { max_alerts = 0; };\n",
+		   NAME ":2: http.max_alerts: 0 is out of range (1..100000)");
+	expect_one(BASE "http = { listn = \"127.0.0.1:1\"; };\n",
+		   NAME ":2: unknown key \"http.listn\" (did you mean "
+		   "\"listen\"?)");
+	expect_one(BASE "http = { token_file = \"\"; };\n",
+		   NAME ":2: http.token_file: must not be empty");
+	expect_one(BASE "http = 5;\n",
+		   NAME ":2: http: expected a group like { ... }, got an "
+		   "integer");
+}
+
+static void load_http_token(const char *listen)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), BASE "http = {\n  listen = \"%s\";\n"
+		 "  token_file = \"%s\";\n};\n", listen, tokpath);
+	load(text);
+}
+
+static void test_http_token_file(void **state)
+{
+	char want[512];
+
+	(void)state;
+	/* Any address with a token, the token's first line trimmed. */
+	write_token_file("Abc.def~ghi+/=_-123 \r\nnext\n", 0600);
+	load_http_token("0.0.0.0:9180");
+	assert_string_equal(err, "");
+	assert_string_equal(warn, "");
+	assert_string_equal(cfg.http_token, "Abc.def~ghi+/=_-123");
+	assert_string_equal(cfg.token, "1:a"); /* the bot's is apart */
+
+	write_token_file("secret\n", 0644);
+	load_http_token("127.0.0.1:1");
+	assert_string_equal(err, "");
+	snprintf(want, sizeof(want), NAME ":4: warning: token file %s is "
+		 "readable by group or others; chmod 600 it", tokpath);
+	assert_string_equal(warn, want);
+
+	/* Refused, never quoted. */
+	write_token_file("two SECRET words\n", 0600);
+	load_http_token("127.0.0.1:1");
+	snprintf(want, sizeof(want), NAME ":4: http.token_file: %s does not "
+		 "hold a usable token (one line of printable characters "
+		 "without spaces, at most 255)", tokpath);
+	assert_string_equal(err, want);
+	assert_null(strstr(err, "SECRET"));
+	assert_string_equal(cfg.http_token, "");
+
+	write_token_file("\nSECRET\n", 0600);
+	load_http_token("127.0.0.1:1");
+	snprintf(want, sizeof(want), NAME ":4: http.token_file: cannot read "
+		 "%s: the first line is empty", tokpath);
+	assert_string_equal(err, want);
+
+	unlink(tokpath);
+	load_http_token("0.0.0.0:9180");
+	snprintf(want, sizeof(want), NAME ":4: http.token_file: cannot read "
+		 "%s: %s", tokpath, strerror(ENOENT));
+	assert_string_equal(err, want);
+}
+
 /* ---- robustness -------------------------------------------------------- */
 
 static void test_garbage(void **state)
@@ -936,6 +1068,10 @@ int main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_file_errors_name_the_file),
 		cmocka_unit_test(test_example_loads),
+		cmocka_unit_test(test_http_defaults),
+		cmocka_unit_test(test_http_valid),
+		cmocka_unit_test(test_http_errors),
+		cmocka_unit_test(test_http_token_file),
 		cmocka_unit_test(test_garbage),
 	};
 
