@@ -195,6 +195,8 @@ static const struct key socket_keys[] = {
 	K("max_line", K_SIZE, 1024, 16777216, max_line),
 	K("max_output", K_SIZE, 4096, 1073741824, max_output),
 	K("idle_timeout", K_INT, 1, 86400, idle_timeout),
+	K("max_clients_per_uid", K_INT, 1, 65536, max_clients_per_uid),
+	K("max_output_total", K_SIZE, 65536, 17179869184.0, max_output_total),
 };
 
 static const struct key store_keys[] = {
@@ -1156,6 +1158,8 @@ void config_defaults(struct config *cfg)
 	cfg->max_line = 65536;
 	cfg->max_output = 1048576;
 	cfg->idle_timeout = 300;
+	cfg->max_clients_per_uid = 32;
+	cfg->max_output_total = 33554432;
 
 	str_copy(cfg->store_path, "/var/lib/opsbot/opsbot.db",
 		 sizeof(cfg->store_path));

@@ -796,6 +796,26 @@ static void test_token_never_echoed(void **state)
 		   "integer");
 }
 
+/* socket.max_clients_per_uid and socket.max_output_total: defaults, values
+ * and ranges. */
+static void test_socket_budget_keys(void **state)
+{
+	(void)state;
+	assert_int_equal(load(BASE), 0);
+	assert_int_equal(cfg.max_clients_per_uid, 32);
+	assert_int_equal(cfg.max_output_total, 33554432);
+	assert_int_equal(load(BASE "socket = { max_clients_per_uid = 4;\n"
+			      " max_output_total = 65536; };\n"), 0);
+	assert_int_equal(cfg.max_clients_per_uid, 4);
+	assert_int_equal(cfg.max_output_total, 65536);
+	expect_one(BASE "socket = { max_clients_per_uid = 0; };\n",
+		   NAME ":2: socket.max_clients_per_uid: 0 is out of range "
+		   "(1..65536)");
+	expect_one(BASE "socket = { max_output_total = 65535; };\n",
+		   NAME ":2: socket.max_output_total: 65535 is out of range "
+		   "(65536..17179869184)");
+}
+
 /* ---- files ------------------------------------------------------------- */
 
 static void test_missing_file(void **state)
@@ -933,6 +953,7 @@ int main(void)
 		cmocka_unit_test(test_token_file_errors),
 		cmocka_unit_test(test_token_file_mode_warning),
 		cmocka_unit_test(test_token_never_echoed),
+		cmocka_unit_test(test_socket_budget_keys),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_file_errors_name_the_file),
 		cmocka_unit_test(test_example_loads),
