@@ -45,3 +45,47 @@ def test_cli_send_prints_the_refusal_when_its_write_fails():
         assert "Broken pipe" not in p.stderr, p.stderr
     finally:
         h.close()
+
+
+def test_one_uid_cannot_take_every_connection_slot():
+    """40 connections of one uid on the defaults: 32 are kept, 8 get the
+    per-uid refusal; another connection after they close is taken."""
+    import json
+    import os
+    h = Harness("peruid", start_emulator=False)
+    conns = []
+    try:
+        h.start()
+        # the start probe's connection must be gone (closed, then reaped)
+        threading.Event().wait(0.3)
+        for _ in range(40):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(h.sock)
+            conns.append(s)
+        refused = 0
+        want = ("peer: uid %d has too many connections (max 32)"
+                % os.getuid())
+        threading.Event().wait(0.5)  # the refusals arrive
+        for s in conns:
+            try:
+                data = s.recv(4096, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            assert json.loads(data) == {"ok": False, "error": want}, data
+            refused += 1
+        assert refused == 8, refused
+        for s in conns:
+            s.close()
+        conns = []
+        # the slots come back
+        end = threading.Event()
+        for _ in range(50):
+            r = h.send({"text": "after"})
+            if r.get("ok"):
+                break
+            end.wait(0.1)
+        assert r.get("ok"), r
+    finally:
+        for s in conns:
+            s.close()
+        h.close()
