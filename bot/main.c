@@ -458,6 +458,7 @@ int main(int argc, char **argv)
 		rc = 2;
 	}
 	explicit_bzero(cfg->token, sizeof(cfg->token));
+	redact_set_secret(NULL); /* wipes the redactor's copy */
 	free(cfg);
 	return rc;
 }
