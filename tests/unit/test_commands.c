@@ -765,6 +765,38 @@ static void test_mute_mutes_unmute(void **state)
 
 /* The daemon applies at most ARRAY_LEN(d->mutes) mutes: one more is
  * refused, not stored (a stored mute it never applies would be a lie). */
+/* A forwarded message runs nothing, whoever forwards it: an admin
+ * forwarding a stranger's "/mute 2h *" must not mute (Bot API 7
+ * forward_origin, and the older forward_from / forward_date). */
+static void test_forwarded_command_ignored(void **state)
+{
+	static const char *const keys[] = { "forward_origin", "forward_date",
+					    "forward_from",
+					    "forward_from_chat" };
+	struct fx *f = *state;
+	cJSON *u, *m, *o;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(keys); i++) {
+		u = msg_update(f, ADMIN, "alice", GROUP, "/mute 2h *");
+		m = cJSON_GetObjectItem(u, "message");
+		if (strcmp(keys[i], "forward_date") == 0) {
+			cJSON_AddNumberToObject(m, keys[i], 1700000000);
+		} else {
+			o = cJSON_AddObjectToObject(m, keys[i]);
+			cJSON_AddStringToObject(o, "type", "user");
+			cJSON_AddNumberToObject(o, "id", (double)STRANGER);
+		}
+		commands_handle_update(&f->env, u);
+		cJSON_Delete(u);
+		assert_int_equal(nmutes(f), 0);
+		assert_int_equal(rec.nreplies, 0);
+	}
+	/* the same text typed by the admin works */
+	say(f, ADMIN, GROUP, "/mute 2h *");
+	assert_int_equal(nmutes(f), 1);
+}
+
 static void test_mute_cap(void **state)
 {
 	struct fx *f = *state;
@@ -1145,6 +1177,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_retry_now, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_forwarded_command_ignored,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mute_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mute_mutes_unmute, setup,
 						teardown),
