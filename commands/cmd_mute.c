@@ -26,7 +26,7 @@ static void mute_scope(const struct mute *m, char *dst, size_t size)
 	if (m->source[0])
 		snprintf(dst, size, "source %s", m->source);
 	else if (sev && m->max_severity == SEV_CRITICAL)
-		snprintf(dst, size, "severity critical");
+		snprintf(dst, size, "critical and below (all alerts)");
 	else if (sev)
 		snprintf(dst, size, "severity %s and below", sev);
 	else
@@ -65,7 +65,7 @@ int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur)
 {
 	struct mute active[ARRAY_LEN(c->d->mutes)];
 	struct buf b;
-	char scope[200], until[32], len[32];
+	char scope[sizeof(m->source) + 64], until[32], len[32];
 
 	/* The daemon applies as many mutes as it keeps in memory: storing
 	 * one more would promise a mute that never holds anything. The
@@ -168,7 +168,7 @@ void cmd_mutes_run(struct cmd_ctx *c)
 	struct mute m[MUTES_LISTED];
 	int n = store_mutes(c->d->store, c->d->wall, m, ARRAY_LEN(m)), i;
 	struct buf b, line;
-	char scope[200], left[32];
+	char scope[sizeof(m->source) + 64], left[32];
 
 	if (n <= 0) {
 		cmd_reply(c, n == 0 ? "No active mutes." :
