@@ -12,6 +12,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,10 @@
 #define DEF_MAX_LINE	65536
 #define DEF_MAX_OUTPUT	(1024 * 1024)
 #define DEF_LINES_TURN	256
+#define DEF_PER_UID	32
+#define DEF_OUTPUT_TOTAL ((size_t)32 * 1024 * 1024)
+#define TRIM_AFTER	((size_t)4 * 1024 * 1024) /* freed bytes */
+#define ERR_REPLY	"{\"ok\":false"
 
 enum { LINE_NONE, LINE_OK, LINE_EMPTY, LINE_LONG };
 
@@ -44,6 +51,7 @@ struct client {
 	struct buf out;		/* replies not yet written */
 	int64_t active;		/* last input (or reply): idle clock */
 	uint64_t unanswered;	/* lines handed out, not yet replied to */
+	uint64_t err_pending;	/* error replies queued since out was empty */
 	unsigned eof:1;		/* no more input will come */
 	unsigned wdead:1;	/* peer cannot read: replies are dropped */
 	unsigned discarding:1;	/* skipping the rest of an overlong line */
@@ -71,7 +79,8 @@ struct listener {
 	int64_t now;		/* from the last listener_handle */
 	struct client *cb;	/* client whose line the callback holds */
 	char *rbuf;		/* READ_CHUNK scratch */
-	struct listener_stats st;
+	size_t freed;		/* bytes freed since the last malloc_trim */
+	struct listener_stats st; /* st.output_held: sum of out.cap */
 };
 
 
@@ -190,6 +199,10 @@ static void apply_defaults(struct listener_opts *o)
 		o->max_output = DEF_MAX_OUTPUT;
 	if (o->max_lines_per_turn <= 0)
 		o->max_lines_per_turn = DEF_LINES_TURN;
+	if (o->max_clients_per_uid <= 0)
+		o->max_clients_per_uid = DEF_PER_UID;
+	if (o->max_output_total == 0)
+		o->max_output_total = DEF_OUTPUT_TOTAL;
 }
 
 static int alloc_tables(struct listener *l)
@@ -280,19 +293,51 @@ static struct client *find_client(struct listener *l, uint64_t cid)
 	return c;
 }
 
+/* Frees c's reply buffer (it must be empty, or be dropped): the global
+ * budget counts what is allocated, and an empty buffer holds nothing. */
+static void out_release(struct listener *l, struct client *c)
+{
+	l->st.output_held -= c->out.cap;
+	l->freed += c->out.cap;
+	buf_free(&c->out);
+	c->err_pending = 0;
+}
+
+/* Frees c's input buffer once every byte of it was framed: an idle
+ * client then holds no memory. */
+static void in_release(struct listener *l, struct client *c)
+{
+	l->freed += c->in.cap;
+	buf_free(&c->in);
+	c->off = c->scan = 0;
+}
+
+/* Gives memory back to the system after large frees: glibc keeps freed
+ * heap pages otherwise, and RSS would stay at its peak for good. */
+static void maybe_trim(struct listener *l)
+{
+	if (l->freed < TRIM_AFTER)
+		return;
+	l->freed = 0;
+#if defined(__GLIBC__)
+	malloc_trim(0);
+#endif
+}
+
 /* Frees the client's slot. While the callback holds one of its lines the
- * buffers must survive: the close is deferred to when it returns. */
+ * input must survive: the close is deferred to when it returns (its
+ * replies are dropped at once, they will never be read). */
 static void client_close(struct listener *l, struct client *c)
 {
 	if (c->fd < 0)
 		return;
+	out_release(l, c);
 	if (c == l->cb) {
 		c->doomed = 1;
 		return;
 	}
 	close(c->fd);
-	buf_free(&c->in);
-	buf_free(&c->out);
+	in_release(l, c);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	l->freel[l->nfree++] = (int)(c - l->cl);
@@ -301,7 +346,7 @@ static void client_close(struct listener *l, struct client *c)
 
 /* Writes what it can; a peer that cannot read any more gets its output
  * dropped (wdead) but stays until its buffered lines are answered. */
-static void client_flush(struct client *c)
+static void client_flush(struct listener *l, struct client *c)
 {
 	ssize_t n;
 
@@ -319,8 +364,8 @@ static void client_flush(struct client *c)
 			c->wdead = 1;
 		}
 	}
-	if (c->wdead)
-		buf_reset(&c->out);
+	if (c->out.len == 0 || c->wdead)
+		out_release(l, c);
 }
 
 static int client_done(const struct client *c)
@@ -329,30 +374,57 @@ static int client_done(const struct client *c)
 	    c->unanswered == 0 && c->out.len == 0;
 }
 
-static void refuse_client(struct listener *l, int fd)
+/* Sends the error line msg (best effort: a fresh socket buffer takes it
+ * whole) and closes fd. The client reads it even after its own write
+ * failed: the line waits in its receive queue. */
+static void refuse_client(int fd, const char *msg)
 {
-	char msg[96];
-	int n;
-
-	n = snprintf(msg, sizeof(msg),
-		     "{\"ok\":false,\"error\":\"server: too many clients "
-		     "(%d)\"}\n", l->ncl);
-	/* Best effort: a fresh socket buffer takes this line whole. */
-	if (n > 0 && (size_t)n < sizeof(msg))
-		(void)send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
-	l->st.refused_full++;
+}
+
+/* Connections open for peer uid (unknown peers, -1, count together). */
+static int uid_clients(const struct listener *l, int64_t uid)
+{
+	int i, n = 0;
+
+	for (i = 0; i < l->ncl; i++)
+		if (l->cl[i].fd >= 0 && !l->cl[i].doomed &&
+		    l->cl[i].peer.uid == uid)
+			n++;
+	return n;
 }
 
 static void add_client(struct listener *l, int fd, int64_t now)
 {
 	struct client *c;
+	struct peer p = { -1, -1, -1 };
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
+	char msg[128];
 	int slot;
 
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 &&
+	    len == sizeof(uc)) {
+		p.uid = uc.uid;
+		p.gid = uc.gid;
+		p.pid = uc.pid;
+	}
 	if (l->nfree == 0) {
-		refuse_client(l, fd);
+		snprintf(msg, sizeof(msg), "{\"ok\":false,\"error\":\"server: "
+			 "too many clients (%d)\"}\n", l->ncl);
+		refuse_client(fd, msg);
+		l->st.refused_full++;
+		return;
+	}
+	/* One sender must not hold every slot (one byte every idle
+	 * period keeps a connection). */
+	if (uid_clients(l, p.uid) >= l->o.max_clients_per_uid) {
+		snprintf(msg, sizeof(msg), "{\"ok\":false,\"error\":\"peer: "
+			 "uid %lld has too many connections (max %d)\"}\n",
+			 (long long)p.uid, l->o.max_clients_per_uid);
+		refuse_client(fd, msg);
+		l->st.refused_uid++;
 		return;
 	}
 	slot = l->freel[--l->nfree];
@@ -360,13 +432,7 @@ static void add_client(struct listener *l, int fd, int64_t now)
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->id = (++l->seq << l->slot_bits) | (uint64_t)slot;
-	c->peer.uid = c->peer.gid = c->peer.pid = -1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0 &&
-	    len == sizeof(uc)) {
-		c->peer.uid = uc.uid;
-		c->peer.gid = uc.gid;
-		c->peer.pid = uc.pid;
-	}
+	c->peer = p;
 	buf_init(&c->in, l->o.max_line + READ_CHUNK);
 	buf_init(&c->out, l->o.max_output);
 	c->active = now;
@@ -410,13 +476,13 @@ static void accept_clients(struct listener *l, int64_t now)
 /* Read error: the peer is gone. Complete lines already read are still
  * handed out (they may be alerts); the unterminated tail is truncated and
  * dropped, and so are replies. */
-static void client_broken(struct client *c)
+static void client_broken(struct listener *l, struct client *c)
 {
 	char *nl = NULL;
 
 	c->eof = 1;
 	c->wdead = 1;
-	buf_reset(&c->out);
+	out_release(l, c);
 	if (c->off < c->in.len)
 		nl = memrchr(c->in.data + c->off, '\n', c->in.len - c->off);
 	c->in.len = nl ? (size_t)(nl - c->in.data) + 1 : c->off;
@@ -449,7 +515,7 @@ static void client_read(struct listener *l, struct client *c, int64_t now)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return;
-			client_broken(c);
+			client_broken(l, c);
 			return;
 		}
 		if (n == 0) {
@@ -570,6 +636,8 @@ static int client_frame(struct listener *l, struct client *c, int *budget,
 		}
 	}
 	c->ready = has_work(l, c) ? 1 : 0;
+	if (c->off >= c->in.len && c->in.cap > 0)
+		in_release(l, c);
 	return 0;
 }
 
@@ -682,7 +750,7 @@ static void handle_fds(struct listener *l, const struct pollfd *fds,
 		if (c == NULL || c->fd != fds[i].fd)
 			continue;
 		if (re & (POLLOUT | POLLERR | POLLHUP))
-			client_flush(c);
+			client_flush(l, c);
 		if (re & (POLLIN | POLLERR | POLLHUP))
 			client_read(l, c, now);
 	}
@@ -698,6 +766,7 @@ void listener_handle(struct listener *l, const struct pollfd *fds, size_t n,
 		handle_fds(l, fds, n, now);
 	frame_all(l, fn, arg);
 	reap(l, now);
+	maybe_trim(l);
 }
 
 int listener_backlog(const struct listener *l)
@@ -710,11 +779,72 @@ int listener_backlog(const struct listener *l)
 	return 0;
 }
 
+/* Upper bound of c->out.cap once it holds need bytes: struct buf grows by
+ * doubling from 256, never past max + 1. */
+static size_t out_cap_after(const struct client *c, size_t need)
+{
+	size_t cap;
+
+	if (need + 1 <= c->out.cap)
+		return c->out.cap;
+	cap = 2 * (need + 1) > 256 ? 2 * (need + 1) : 256;
+	return cap < c->out.max + 1 ? cap : c->out.max + 1;
+}
+
+/* Whom to close when the global budget is short: clients holding error
+ * replies first (losing those loses no alert), the one holding the most;
+ * then the one holding the most. c is the client replying, as if it held
+ * `want`; err says its reply is an error. */
+static struct client *pick_victim(struct listener *l, struct client *c,
+				  size_t want, int err)
+{
+	struct client *best = NULL, *x;
+	size_t held, best_held = 0;
+	int pass, i, bad;
+
+	for (pass = 0; pass < 2 && best == NULL; pass++) {
+		for (i = 0; i < l->ncl; i++) {
+			x = &l->cl[i];
+			if (x->fd < 0 || x->doomed)
+				continue;
+			held = x == c ? want : x->out.cap;
+			bad = x->err_pending > 0 || (x == c && err);
+			if (held == 0 || (pass == 0 && !bad))
+				continue;
+			if (best == NULL || held > best_held) {
+				best = x;
+				best_held = held;
+			}
+		}
+	}
+	return best;
+}
+
+/* Makes room in the global budget for c to grow to `want` bytes of
+ * buffer. 0 ok; -1 if c itself had to go (it is closed). */
+static int budget_make_room(struct listener *l, struct client *c,
+			    size_t want, int err)
+{
+	struct client *v;
+
+	while (l->st.output_held - c->out.cap + want > l->o.max_output_total) {
+		v = pick_victim(l, c, want, err);
+		if (v == NULL || v == c) {
+			client_close(l, c);
+			l->st.closed_output_total++;
+			return -1;
+		}
+		client_close(l, v);
+		l->st.closed_output_total++;
+	}
+	return 0;
+}
+
 int listener_reply(struct listener *l, uint64_t cid, const char *line)
 {
 	struct client *c = find_client(l, cid);
-	size_t n;
-	int rc;
+	size_t n, cap;
+	int rc, err;
 
 	if (c == NULL)
 		return -1;
@@ -730,20 +860,28 @@ int listener_reply(struct listener *l, uint64_t cid, const char *line)
 		return -1;
 	}
 	n = strlen(line);
+	err = strncmp(line, ERR_REPLY, strlen(ERR_REPLY)) == 0;
 	if (c->out.len > 0 && n + 1 > c->out.max - c->out.len)
-		client_flush(c);
+		client_flush(l, c);
 	if (n + 1 > c->out.max - c->out.len) {
 		client_close(l, c);
 		l->st.closed_output++;
 		return -1;
 	}
+	if (budget_make_room(l, c, out_cap_after(c, c->out.len + n + 1),
+			     err) != 0)
+		return -1;
+	cap = c->out.cap;
 	if (buf_append(&c->out, line, n) != 0 ||
 	    buf_append(&c->out, "\n", 1) != 0) {
+		l->st.output_held += c->out.cap - cap;
 		client_close(l, c);
 		l->st.closed_output++;
 		return -1;
 	}
-	client_flush(c);
+	l->st.output_held += c->out.cap - cap;
+	c->err_pending += (uint64_t)err;
+	client_flush(l, c);
 	rc = c->wdead ? -1 : 0;
 	if (client_done(c))
 		client_close(l, c);

@@ -15,8 +15,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Zero limits take defaults (256 clients, 64 KiB lines, 1 MiB output,
- * 256 lines per turn); idle_ms <= 0 disables the idle close. */
+/* Zero limits take defaults (256 clients, 32 per uid, 64 KiB lines,
+ * 1 MiB output per client, 32 MiB output over all clients, 256 lines per
+ * turn); idle_ms <= 0 disables the idle close.
+ *
+ * Memory bound: input buffers hold at most max_line + 64 KiB per client,
+ * reply buffers at most max_output_total bytes (allocated) over all
+ * clients, so the listener never holds more than
+ * max_clients x (max_line + 64 KiB) + max_output_total. */
 struct listener_opts {
 	const char *path;
 	mode_t mode;          /* e.g. 0660, applied with umask around bind */
@@ -28,6 +34,13 @@ struct listener_opts {
 				 closed */
 	int max_lines_per_turn; /* lines handed out per listener_handle call,
 				   over all clients (fairness, bounded txns) */
+	int max_clients_per_uid; /* connections of one peer uid (root
+				    included); one more gets an error line
+				    and is closed */
+	size_t max_output_total; /* bytes allocated for unsent replies, all
+				    clients: over it, clients with error
+				    replies pending go first, then the one
+				    holding the most */
 };
 
 struct peer {
@@ -48,8 +61,11 @@ struct listener_stats {
 	int clients;
 	uint64_t accepted;
 	uint64_t refused_full;   /* over max_clients */
+	uint64_t refused_uid;    /* over max_clients_per_uid */
 	uint64_t closed_idle;
 	uint64_t closed_output;  /* did not read its replies */
+	uint64_t closed_output_total; /* closed to keep max_output_total */
+	size_t output_held;      /* bytes allocated for unsent replies now */
 	uint64_t overlong_lines;
 };
 
@@ -79,7 +95,10 @@ void listener_handle(struct listener *l, const struct pollfd *fds, size_t n,
 int listener_backlog(const struct listener *l);
 
 /* Queues line + '\n' for client cid and tries to write it now. 0 ok;
- * -1 if the client is gone or was closed for exceeding max_output. */
+ * -1 if the client is gone or was closed for exceeding max_output (or
+ * for the global max_output_total). A reply that starts with
+ * {"ok":false is an error reply: clients holding those are closed first
+ * when the global budget runs out (dropping them loses no alert). */
 int listener_reply(struct listener *l, uint64_t cid, const char *line);
 
 /* Earliest idle deadline (mono ms); INT64_MAX if none. */

@@ -655,6 +655,7 @@ int store_open(struct store **out, const char *path, int64_t now, char *err,
 	struct store *st;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 		    SQLITE_OPEN_NOMUTEX;
+	int fd;
 
 	*out = NULL;
 	if (check_dir(path, err, errlen) != 0)
@@ -668,6 +669,13 @@ int store_open(struct store **out, const char *path, int64_t now, char *err,
 		free(st);
 		return -1;
 	}
+	/* SQLite would create the database 0644 less the umask (0644 outside
+	 * systemd), and gives its -wal and -shm the database's mode: created
+	 * here 0600 first, none of them is readable by anyone else. An
+	 * existing file keeps its mode; SQLite reports any open error. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		close(fd);
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open store %s: %s", path,
 			 st->db != NULL ? sqlite3_errmsg(st->db) :

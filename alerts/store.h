@@ -65,7 +65,9 @@ struct due_item {
 struct mute {
 	int64_t id;
 	int64_t until;      /* wall ms */
-	char source[128];   /* glob; "" = any source */
+	/* glob; "" = any source. Room for any source matched literally:
+	 * every byte of it may need a '\\' before it. */
+	char source[ALERT_MAX_SOURCE * 2 + 1];
 	int max_severity;   /* mutes alerts this severe or less (SEV_*); -1 any */
 	char created_by[64];
 	int64_t created_at;

@@ -53,6 +53,7 @@ struct ctx {
 	char token[256];          /* inline telegram.token */
 	char token_file[4096];
 	int token_refused;        /* a token key was set but refused */
+	int file_mode;            /* the config file's mode; -1 unknown */
 
 	int http_listen_line;     /* 0 = http.listen absent or refused */
 	int http_loopback;        /* http.listen is a loopback address */
@@ -203,6 +204,8 @@ static const struct key socket_keys[] = {
 	K("max_line", K_SIZE, 1024, 16777216, max_line),
 	K("max_output", K_SIZE, 4096, 1073741824, max_output),
 	K("idle_timeout", K_INT, 1, 86400, idle_timeout),
+	K("max_clients_per_uid", K_INT, 1, 65536, max_clients_per_uid),
+	K("max_output_total", K_SIZE, 65536, 17179869184.0, max_output_total),
 };
 
 static const struct key store_keys[] = {
@@ -843,6 +846,14 @@ static int token_ok(const char *t)
 	return strlen(t) < sizeof(((struct config *)0)->token);
 }
 
+/* A token_file value as messages may quote it. A value with a ':' may
+ * be the token itself, pasted into the wrong key: it is never shown. */
+static const char *token_file_shown(const char *path)
+{
+	return strchr(path, ':') != NULL ?
+	    "(a name that looks like a token, not shown)" : path;
+}
+
 /* Reads the first line of the token file path (set at line) into dst;
  * 0, or -1 with the reason in why. */
 static int read_token_file(struct ctx *c, const char *path, int line,
@@ -868,7 +879,7 @@ static int read_token_file(struct ctx *c, const char *path, int line,
 	}
 	if (st.st_mode & 077)
 		warn_at(c, line, "warning: token file %s is readable by group "
-			"or others; chmod 600 it", path);
+			"or others; chmod 600 it", token_file_shown(path));
 	while (len + 1 < size) {
 		r = read(fd, dst + len, size - 1 - len);
 		if (r < 0 && errno == EINTR)
@@ -900,6 +911,16 @@ static void resolve_token(struct ctx *c)
 	struct config *cfg = c->cfg;
 	char buf[512], why[256];
 
+	/* `opsbot send` reads the config as the sender: an inline token in
+	 * a file the senders' group can read is theirs. */
+	if (c->token_line && c->file_mode >= 0 && (c->file_mode & 077))
+		warn_at(c, c->token_line, "warning: telegram.token is in a "
+			"file readable by group or others (mode %04o): "
+			"everyone who can read it, alert senders included, has "
+			"the bot token; move it to telegram.token_file (a file "
+			"only the daemon's user can read, mode 0600)",
+			c->file_mode & 07777);
+
 	if (c->token_line && c->token_file_line)
 		warn_at(c, c->token_line, "warning: both telegram.token and "
 			"telegram.token_file are set; token_file wins");
@@ -916,11 +937,11 @@ static void resolve_token(struct ctx *c)
 		if (read_token_file(c, c->token_file, c->token_file_line, buf,
 				    sizeof(buf), why, sizeof(why)) < 0) {
 			error_at(c, c->token_file_line, "telegram.token_file: "
-				 "cannot read %s: %s", c->token_file, why);
+				 "cannot read %s: %s", token_file_shown(c->token_file), why);
 		} else if (!token_ok(buf)) {
 			error_at(c, c->token_file_line, "telegram.token_file: "
 				 "%s does not hold a bot token (expected "
-				 "123456:ABC...)", c->token_file);
+				 "123456:ABC...)", token_file_shown(c->token_file));
 		} else {
 			str_copy(cfg->token, buf, sizeof(cfg->token));
 			str_copy(cfg->token_source, "token_file",
@@ -1181,7 +1202,7 @@ static void check_whole(struct ctx *c, config_t *lc)
 
 static int load_text(struct config *cfg, const char *text, const char *name,
 		     const char *env_token, char *err, size_t errlen,
-		     char *warn, size_t warnlen)
+		     char *warn, size_t warnlen, int file_mode)
 {
 	struct ctx *c;
 	config_t lc;
@@ -1206,6 +1227,7 @@ static int load_text(struct config *cfg, const char *text, const char *name,
 	c->warn = warn;
 	c->warnlen = warnlen;
 	c->chats_line = -1;
+	c->file_mode = file_mode;
 
 	if (strlen(text) > CONFIG_MAX_TEXT) {
 		error_at(c, 0, "too large (max %d bytes)", CONFIG_MAX_TEXT);
@@ -1250,6 +1272,8 @@ void config_defaults(struct config *cfg)
 	cfg->max_line = 65536;
 	cfg->max_output = 1048576;
 	cfg->idle_timeout = 300;
+	cfg->max_clients_per_uid = 32;
+	cfg->max_output_total = 33554432;
 
 	str_copy(cfg->store_path, "/var/lib/opsbot/opsbot.db",
 		 sizeof(cfg->store_path));
@@ -1288,13 +1312,15 @@ int config_load_string(struct config *cfg, const char *text, const char *name,
 	config_defaults(cfg);
 	str_copy(cfg->path, name, sizeof(cfg->path));
 	return load_text(cfg, text ? text : "", name, env_token, err, errlen,
-			 warn, warnlen);
+			 warn, warnlen, -1);
 }
 
 /* Reads the whole file, at most CONFIG_MAX_TEXT bytes; a NUL byte would
  * silently end libconfig's parse, so it is refused. */
-static char *read_file(const char *path, char *err, size_t errlen)
+static char *read_file(const char *path, int *mode, char *err,
+		       size_t errlen)
 {
+	struct stat st;
 	size_t len = 0, cap = CONFIG_MAX_TEXT + 2;
 	char *text;
 	ssize_t r;
@@ -1305,6 +1331,7 @@ static char *read_file(const char *path, char *err, size_t errlen)
 			 strerror(errno));
 		return NULL;
 	}
+	*mode = fstat(fd, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
 	if ((text = malloc(cap)) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		close(fd);
@@ -1351,7 +1378,7 @@ int config_load(struct config *cfg, const char *path, const char *env_token,
 		char *err, size_t errlen, char *warn, size_t warnlen)
 {
 	char dummy[1], *text;
-	int rc;
+	int rc, mode;
 
 	config_defaults(cfg);
 	str_copy(cfg->path, path, sizeof(cfg->path));
@@ -1361,9 +1388,10 @@ int config_load(struct config *cfg, const char *path, const char *env_token,
 		err = dummy;
 		errlen = sizeof(dummy);
 	}
-	if ((text = read_file(path, err, errlen)) == NULL)
+	if ((text = read_file(path, &mode, err, errlen)) == NULL)
 		return -1;
-	rc = load_text(cfg, text, path, env_token, err, errlen, warn, warnlen);
+	rc = load_text(cfg, text, path, env_token, err, errlen, warn, warnlen,
+		       mode);
 	free(text);
 	return rc;
 }

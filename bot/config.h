@@ -50,6 +50,8 @@ struct config {
 	size_t max_line;      /* bytes, default 65536 */
 	size_t max_output;    /* bytes buffered per client, default 1 MiB */
 	int idle_timeout;     /* s, default 300 */
+	int max_clients_per_uid; /* connections of one peer uid, default 32 */
+	size_t max_output_total; /* reply bytes over all clients, 32 MiB */
 
 	/* store */
 	char store_path[4096];

@@ -434,6 +434,8 @@ static int open_socket(struct daemon *d)
 		.max_clients = d->cfg.max_clients,
 		.max_line = d->cfg.max_line,
 		.max_output = d->cfg.max_output,
+		.max_clients_per_uid = d->cfg.max_clients_per_uid,
+		.max_output_total = d->cfg.max_output_total,
 		.idle_ms = (int64_t)d->cfg.idle_timeout * 1000,
 		.max_lines_per_turn = 8192,
 	};

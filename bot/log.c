@@ -12,7 +12,6 @@
 
 static enum log_level cur_level = LOG_LVL_INFO;
 static int with_time = 1;
-static char secret[256];
 
 void log_init(enum log_level level, int timestamps)
 {
@@ -27,7 +26,7 @@ void log_set_level(enum log_level level)
 
 void log_set_secret(const char *s)
 {
-	str_copy(secret, s ? s : "", sizeof(secret));
+	redact_set_secret(s);
 }
 
 int log_level_parse(const char *name)
@@ -38,19 +37,6 @@ int log_level_parse(const char *name)
 		if (strcmp(name, names[i]) == 0)
 			return (int)i;
 	return -1;
-}
-
-static void scrub_secret(char *line)
-{
-	size_t n = strlen(secret);
-	char *p;
-
-	if (n < 4)
-		return;
-	while ((p = strstr(line, secret)) != NULL) {
-		memcpy(p, "***", 3);
-		memmove(p + 3, p + n, strlen(p + n) + 1);
-	}
 }
 
 static void vlog(enum log_level lvl, int with_errno, const char *fmt,
@@ -68,8 +54,7 @@ static void vlog(enum log_level lvl, int with_errno, const char *fmt,
 	n = strlen(line);
 	if (with_errno && n < sizeof(line))
 		snprintf(line + n, sizeof(line) - n, ": %s", strerror(saved));
-	redact_token(line);
-	scrub_secret(line);
+	redact_all(line);
 	if (with_time) {
 		time_t t = time(NULL);
 		struct tm tm;

@@ -3,7 +3,7 @@
  *
  * Only main, the loop and command handlers log; library-like modules
  * return errors into the caller's buffer instead. Every line passes
- * through redact_token(), so a bot token can never be printed.
+ * through redact_all(), so a bot token can never be printed.
  */
 #ifndef OPSBOT_LOG_H
 #define OPSBOT_LOG_H
@@ -16,7 +16,8 @@ enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
  * which adds its own). */
 void log_init(enum log_level level, int timestamps);
 void log_set_level(enum log_level level);
-/* Also redact this exact string (the configured token) from every line. */
+/* Also redact this token (its secret, in every form: see redact_secret)
+ * from every line; the same registry scrubs Telegram's descriptions. */
 void log_set_secret(const char *secret);
 /* "error", "warn", "info", "debug" -> level; -1 if unknown. */
 int log_level_parse(const char *name);

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,25 @@ static int client_open(struct client *c, const char *path)
 	return 0;
 }
 
+static int client_read_line(struct client *c, char **line, int quiet);
+static int reply_report(const char *line, int raw);
+
+/* The write failed: the daemon may have refused the connection (too many
+ * clients, too many of this uid) with an error line and closed it. That
+ * line is still in our receive queue: print it rather than the errno. */
+static int client_write_failed(struct client *c, int e)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	char *line;
+
+	if (poll(&p, 1, 1000) == 1 && client_read_line(c, &line, 1) == 0) {
+		reply_report(line, 0);
+		return -1;
+	}
+	fprintf(stderr, "opsbot: write to socket: %s\n", strerror(e));
+	return -1;
+}
+
 static int client_write(struct client *c, const char *s, size_t n)
 {
 	while (n > 0) {
@@ -107,19 +127,17 @@ static int client_write(struct client *c, const char *s, size_t n)
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0) {
-			fprintf(stderr, "opsbot: write to socket: %s\n",
-				strerror(errno));
-			return -1;
-		}
+		if (w < 0)
+			return client_write_failed(c, errno);
 		s += w;
 		n -= (size_t)w;
 	}
 	return 0;
 }
 
-/* Reads one reply line into *line (in c->buf). 0 ok, -1 error/EOF. */
-static int client_line(struct client *c, char **line)
+/* Reads one reply line into *line (in c->buf). 0 ok, -1 error/EOF
+ * (reported on stderr unless quiet). */
+static int client_read_line(struct client *c, char **line, int quiet)
 {
 	char *nl;
 
@@ -132,15 +150,17 @@ static int client_line(struct client *c, char **line)
 		ssize_t r;
 
 		if (c->len >= sizeof(c->buf) - 1) {
-			fprintf(stderr, "opsbot: reply too long\n");
+			if (!quiet)
+				fprintf(stderr, "opsbot: reply too long\n");
 			return -1;
 		}
 		r = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			fprintf(stderr, "opsbot: the daemon closed the "
-				"connection without answering\n");
+			if (!quiet)
+				fprintf(stderr, "opsbot: the daemon closed the "
+					"connection without answering\n");
 			return -1;
 		}
 		c->len += (size_t)r;
@@ -149,6 +169,11 @@ static int client_line(struct client *c, char **line)
 	*line = c->buf;
 	c->consumed = (size_t)(nl - c->buf) + 1;
 	return 0;
+}
+
+static int client_line(struct client *c, char **line)
+{
+	return client_read_line(c, line, 0);
 }
 
 /* Prints the id of an ok reply, or the error; 0 if ok. */
@@ -429,6 +454,7 @@ int main(int argc, char **argv)
 	}
 	explicit_bzero(cfg->token, sizeof(cfg->token));
 	explicit_bzero(cfg->http_token, sizeof(cfg->http_token));
+	redact_set_secret(NULL); /* wipes the redactor's copy */
 	free(cfg);
 	return rc;
 }

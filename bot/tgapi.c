@@ -127,7 +127,7 @@ static void copy_clean(char *dst, size_t size, const char *src)
 /*
  * Sets r->description from text that came from outside (Telegram, curl).
  * Redaction runs on a full copy *before* truncation: cutting first could
- * leave a token prefix too short for redact_token() to recognise.
+ * leave a token prefix too short for redact_all() to recognise.
  */
 static void set_description(struct tg_reply *r, const char *text)
 {
@@ -138,7 +138,9 @@ static void set_description(struct tg_reply *r, const char *text)
 			 sizeof(r->description));
 		return;
 	}
-	redact_token(copy);
+	/* Also the exact token (registered by main), bare or URL-encoded:
+	 * a server may echo it in any form. */
+	redact_all(copy);
 	copy_clean(r->description, sizeof(r->description), copy);
 	free(copy);
 }

@@ -181,6 +181,85 @@ void redact_token(char *s)
 	}
 }
 
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (unsigned char)tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Length of the text at s that spells want (n bytes), each byte either as
+ * itself or percent-encoded (%HH, any case); 0 if it does not. */
+static size_t match_encoded(const char *s, const char *want, size_t n)
+{
+	const char *p = s;
+	size_t i;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if (*p == want[i]) {
+			p++;
+			continue;
+		}
+		if (*p != '%' || (hi = hexval((unsigned char)p[1])) < 0 ||
+		    (lo = hexval((unsigned char)p[2])) < 0 ||
+		    hi * 16 + lo != (unsigned char)want[i])
+			return 0;
+		p += 3;
+	}
+	return (size_t)(p - s);
+}
+
+void redact_secret(char *s, const char *secret)
+{
+	const char *colon;
+	size_t n, m;
+	char *p;
+
+	if (s == NULL || secret == NULL)
+		return;
+	/* The secret part is in every form of the token: scrubbing it
+	 * scrubs them all, and the bot id alone gives nothing away. */
+	colon = strchr(secret, ':');
+	if (colon != NULL)
+		secret = colon + 1;
+	n = strlen(secret);
+	if (n < 4)
+		return;
+	for (p = s; *p != '\0'; p++) {
+		if (*p != secret[0] && *p != '%')
+			continue;
+		if ((m = match_encoded(p, secret, n)) == 0)
+			continue;
+		memcpy(p, "***", 3);
+		memmove(p + 3, p + m, strlen(p + m) + 1);
+		p += 2;
+	}
+}
+
+static char registered[256];
+
+void redact_set_secret(const char *secret)
+{
+	/* volatile: the wipe of the old copy must not be optimised out */
+	volatile char *v = registered;
+	size_t i;
+
+	for (i = 0; i < sizeof(registered); i++)
+		v[i] = '\0';
+	if (secret != NULL)
+		str_copy(registered, secret, sizeof(registered));
+}
+
+void redact_all(char *s)
+{
+	if (s == NULL)
+		return;
+	redact_token(s);
+	redact_secret(s, registered);
+}
+
 /* fmt is checked at every call site (ATTR_STRFTIME in util.h); gcc still
  * warns about passing it on, so only here the warning is off. */
 #pragma GCC diagnostic push

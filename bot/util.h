@@ -70,6 +70,23 @@ size_t str_copy(char *dst, const char *src, size_t size);
  * so that a token can never reach a log line. */
 void redact_token(char *s);
 
+/* Rewrites, in place, every occurrence of the token's secret in s to
+ * "***", whatever carries it: the whole token, "bot<id>:<secret>", the
+ * URL-encoded forms ("%3A" or "%3a" for ':', any character as %HH) and
+ * the bare secret without its "<id>:" prefix. secret is the whole token
+ * ("<id>:<secret>") or a bare secret; one shorter than 4 bytes after its
+ * ':' cannot be a real secret and is ignored (so is NULL). */
+void redact_secret(char *s, const char *secret);
+
+/* The process-wide secret that redact_all() scrubs: main sets it to the
+ * token once it is known (a copy is kept; NULL or "" clears it, wiping
+ * the copy). */
+void redact_set_secret(const char *secret);
+/* redact_token() and redact_secret() with the registered secret: what
+ * every string leaving the process (log lines, Telegram's descriptions
+ * stored as last_error, /status) goes through. */
+void redact_all(char *s);
+
 /* Local time of wall-clock ms with a strftime format ("?" if it cannot
  * be shown). */
 void fmt_clock(char *dst, size_t size, int64_t wall_ms, const char *fmt)

@@ -75,7 +75,9 @@ static int ack_glob_literal(char *dst, size_t size, const char *s)
 }
 
 /* The Mute button: an hour for the alert's source, or for its severity
- * and below when it has no source. Tells the chat, which sees the mute. */
+ * and below when it has no source. Tells the chat, which sees the mute.
+ * Any source fits the pattern; were one not to, the button refuses
+ * rather than widen the mute to a severity. */
 static const char *ack_mute(struct cmd_ctx *c, int64_t id)
 {
 	struct mute m = { .max_severity = -1 };
@@ -84,10 +86,12 @@ static const char *ack_mute(struct cmd_ctx *c, int64_t id)
 
 	if (store_alert_get(c->deps->store, id, &a) != 1)
 		return "no such alert";
-	if (a.source == NULL || a.source[0] == '\0' ||
-	    ack_glob_literal(m.source, sizeof(m.source), a.source) != 0) {
-		m.source[0] = '\0';
+	if (a.source == NULL || a.source[0] == '\0') {
 		m.max_severity = (int)a.severity;
+	} else if (ack_glob_literal(m.source, sizeof(m.source),
+				    a.source) != 0) {
+		alert_free(&a);
+		return "source too long to mute: use /mute";
 	}
 	alert_free(&a);
 	rc = cmd_mute_add(c, &m, ACK_MUTE_MS);

@@ -26,7 +26,7 @@ static void mute_scope(const struct mute *m, char *dst, size_t size)
 	if (m->source[0])
 		snprintf(dst, size, "source %s", m->source);
 	else if (sev && m->max_severity == SEV_CRITICAL)
-		snprintf(dst, size, "severity critical");
+		snprintf(dst, size, "critical and below (all alerts)");
 	else if (sev)
 		snprintf(dst, size, "severity %s and below", sev);
 	else
@@ -64,7 +64,7 @@ static int mute_target(struct mute *m, const char *what)
 int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur)
 {
 	struct buf b;
-	char scope[200], until[32], len[32];
+	char scope[sizeof(m->source) + 64], until[32], len[32];
 	int rc;
 
 	m->until = c->deps->clk->wall + dur;
@@ -159,7 +159,7 @@ void cmd_mutes_run(struct cmd_ctx *c)
 	struct mute m[MUTES_LISTED];
 	int n = mutes_list(c->deps->mutes, m, ARRAY_LEN(m)), i;
 	struct buf b, line;
-	char scope[200], left[32];
+	char scope[sizeof(m->source) + 64], left[32];
 
 	if (n <= 0) {
 		cmd_reply(c, n == 0 ? "No active mutes." :

@@ -379,6 +379,13 @@ static void handle_message(struct cmd_env *env, const cJSON *m)
 
 	if (text == NULL || !cJSON_IsObject(chat) || !cJSON_IsObject(from))
 		return;
+	/* A forwarded command is someone else's words: run as the
+	 * forwarder, an admin forwarding a stranger's /mute would mute. */
+	if (obj_get(m, "forward_origin") || obj_get(m, "forward_date") ||
+	    obj_get(m, "forward_from") || obj_get(m, "forward_from_chat")) {
+		log_debug("ignoring a forwarded message");
+		return;
+	}
 	if (strlen(text) > CMD_MAX_TEXT) {
 		log_debug("ignoring a message of %zu bytes", strlen(text));
 		return;

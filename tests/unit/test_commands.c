@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include <fnmatch.h>
+
 #include "tests/unit/fake_log.h"
 
 #include "alerts/store.c"
@@ -765,6 +767,77 @@ static void test_mute_mutes_unmute(void **state)
 
 /* The daemon applies at most ARRAY_LEN(d->mutes) mutes: one more is
  * refused, not stored (a stored mute it never applies would be a lie). */
+/* A forwarded message runs nothing, whoever forwards it: an admin
+ * forwarding a stranger's "/mute 2h *" must not mute (Bot API 7
+ * forward_origin, and the older forward_from / forward_date). */
+static void test_forwarded_command_ignored(void **state)
+{
+	static const char *const keys[] = { "forward_origin", "forward_date",
+					    "forward_from",
+					    "forward_from_chat" };
+	struct fx *f = *state;
+	cJSON *u, *m, *o;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(keys); i++) {
+		u = msg_update(f, ADMIN, "alice", GROUP, "/mute 2h *");
+		m = cJSON_GetObjectItem(u, "message");
+		if (strcmp(keys[i], "forward_date") == 0) {
+			cJSON_AddNumberToObject(m, keys[i], 1700000000);
+		} else {
+			o = cJSON_AddObjectToObject(m, keys[i]);
+			cJSON_AddStringToObject(o, "type", "user");
+			cJSON_AddNumberToObject(o, "id", (double)STRANGER);
+		}
+		commands_handle_update(&f->env, u);
+		cJSON_Delete(u);
+		assert_int_equal(nmutes(f), 0);
+		assert_int_equal(rec.nreplies, 0);
+	}
+	/* the same text typed by the admin works */
+	say(f, ADMIN, GROUP, "/mute 2h *");
+	assert_int_equal(nmutes(f), 1);
+}
+
+/* The Mute button on an alert whose source is long (k8s-style names) and
+ * full of glob characters: the mute is for that source, matched
+ * literally, never widened to its severity. A severity mute that covers
+ * everything says so. */
+static void test_mute_button_long_source(void **state)
+{
+	struct fx *f = *state;
+	char src[ALERT_MAX_SOURCE + 1], want[2 * ALERT_MAX_SOURCE + 1];
+	char data[32];
+	struct mute m[4];
+	int64_t id;
+	size_t i, n = 0;
+
+	/* 256 bytes, every fourth a glob character: 320 escaped */
+	for (i = 0; i < ALERT_MAX_SOURCE; i++) {
+		src[i] = i % 4 == 3 ? "*?[]"[(i / 4) % 4] : (char)('a' + i % 26);
+		if (src[i] == '*' || src[i] == '?' || src[i] == '[' ||
+		    src[i] == ']')
+			want[n++] = '\\';
+		want[n++] = src[i];
+	}
+	src[i] = '\0';
+	want[n] = '\0';
+	id = add_alert(f, SEV_CRITICAL, src, "pod crashloop", T0);
+	snprintf(data, sizeof(data), "mute:%lld", (long long)id);
+	press(f, ADMIN, "cb1", data);
+	assert_int_equal(store_mutes(f->d.store, f->d.wall, m, 4), 1);
+	assert_int_equal(m[0].max_severity, -1);
+	assert_string_equal(m[0].source, want);
+	assert_int_equal(fnmatch(m[0].source, src, 0), 0);
+	assert_int_not_equal(fnmatch(m[0].source, "db1", 0), 0);
+	assert_null(strstr(last_reply(), "severity"));
+
+	/* a mute of critical and below is a mute of everything */
+	say(f, ADMIN, GROUP, "/mute 1h critical");
+	assert_non_null(strstr(last_reply(), "critical and below (all "
+				"alerts)"));
+}
+
 static void test_mute_cap(void **state)
 {
 	struct fx *f = *state;
@@ -1145,6 +1218,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_retry_now, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_forwarded_command_ignored,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mute_button_long_source,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mute_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mute_mutes_unmute, setup,
 						teardown),

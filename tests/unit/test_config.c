@@ -796,6 +796,107 @@ static void test_token_never_echoed(void **state)
 		   "integer");
 }
 
+/* token_file = "<the token>" (the token pasted into the wrong key): no
+ * message quotes the value, whether the file is missing or exists. */
+static void test_token_file_value_never_echoed(void **state)
+{
+	char text[512], path[256];
+	FILE *f;
+
+	(void)state;
+	load_env("telegram = { chats = [ 1 ];\n"
+		 " token_file = \"123456:AAHsecretSECRET\"; };\n", NULL);
+	assert_null(strstr(err, "SECRET"));
+	assert_null(strstr(warn, "SECRET"));
+	snprintf(text, sizeof(text), NAME ":2: telegram.token_file: cannot "
+		 "read (a name that looks like a token, not shown): %s",
+		 strerror(ENOENT));
+	assert_string_equal(err, text);
+
+	/* a file by that name exists, readable by all, holding no token */
+	snprintf(path, sizeof(path), "%s/123456:AAHsecretSECRET", tmpdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("nothing\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0644), 0);
+	snprintf(text, sizeof(text), "telegram = { chats = [ 1 ];\n"
+		 " token_file = \"%s\"; };\n", path);
+	load_env(text, NULL);
+	assert_null(strstr(err, "SECRET"));
+	assert_null(strstr(warn, "SECRET"));
+	assert_contains(err, "(a name that looks like a token, not shown) "
+			"does not hold a bot token");
+	assert_contains(warn, "warning: token file (a name that looks like a "
+			"token, not shown) is readable");
+	unlink(path);
+	/* an ordinary path is still named */
+	unlink(tokpath);
+	load_tokens(NULL, 1, 0);
+	assert_contains(err, tokpath);
+}
+
+/* An inline token in a config file that group or others can read: the
+ * senders (who read bot.conf for `opsbot send`) have it. check-config
+ * warns and recommends token_file. */
+static void test_inline_token_in_readable_file(void **state)
+{
+	char path[256];
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bot.conf", tmpdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("telegram = { chats = [ 1 ];\n token = \"1:abcd\"; };\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(config_load(&cfg, path, NULL, err, sizeof(err), warn,
+				     sizeof(warn)), 0);
+	assert_contains(warn, ":2: warning: telegram.token is in a file "
+			"readable by group or others (mode 0640)");
+	assert_contains(warn, "telegram.token_file");
+	assert_null(strstr(warn, "abcd"));
+	/* the env token wins, but the file still holds one */
+	assert_int_equal(config_load(&cfg, path, "9:envtoken", err,
+				     sizeof(err), warn, sizeof(warn)), 0);
+	assert_contains(warn, "warning: telegram.token is in a file");
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(config_load(&cfg, path, NULL, err, sizeof(err), warn,
+				     sizeof(warn)), 0);
+	assert_string_equal(warn, "");
+	/* no inline token: a readable file is fine */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("telegram = { chats = [ 1 ]; };\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_load(&cfg, path, "9:envtoken", err,
+				     sizeof(err), warn, sizeof(warn)), 0);
+	assert_string_equal(warn, "");
+	unlink(path);
+}
+
+/* socket.max_clients_per_uid and socket.max_output_total: defaults, values
+ * and ranges. */
+static void test_socket_budget_keys(void **state)
+{
+	(void)state;
+	assert_int_equal(load(BASE), 0);
+	assert_int_equal(cfg.max_clients_per_uid, 32);
+	assert_int_equal(cfg.max_output_total, 33554432);
+	assert_int_equal(load(BASE "socket = { max_clients_per_uid = 4;\n"
+			      " max_output_total = 65536; };\n"), 0);
+	assert_int_equal(cfg.max_clients_per_uid, 4);
+	assert_int_equal(cfg.max_output_total, 65536);
+	expect_one(BASE "socket = { max_clients_per_uid = 0; };\n",
+		   NAME ":2: socket.max_clients_per_uid: 0 is out of range "
+		   "(1..65536)");
+	expect_one(BASE "socket = { max_output_total = 65535; };\n",
+		   NAME ":2: socket.max_output_total: 65535 is out of range "
+		   "(65536..17179869184)");
+}
+
 /* ---- files ------------------------------------------------------------- */
 
 static void test_missing_file(void **state)
@@ -1065,6 +1166,9 @@ int main(void)
 		cmocka_unit_test(test_token_file_errors),
 		cmocka_unit_test(test_token_file_mode_warning),
 		cmocka_unit_test(test_token_never_echoed),
+		cmocka_unit_test(test_token_file_value_never_echoed),
+		cmocka_unit_test(test_inline_token_in_readable_file),
+		cmocka_unit_test(test_socket_budget_keys),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_file_errors_name_the_file),
 		cmocka_unit_test(test_example_loads),

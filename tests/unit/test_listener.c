@@ -797,6 +797,206 @@ static void test_input_bounded(void **state)
 	close(fd);
 }
 
+static void test_per_uid_limit(void **state)
+{
+	struct fx *f = *state;
+	char buf[256], want[160];
+	int fd[4], eof, i;
+
+	f->o.max_clients = 8;
+	f->o.max_clients_per_uid = 2;
+	open_ok(f);
+	for (i = 0; i < 3; i++)
+		fd[i] = cli(f);
+	pump(f, 0, 100);
+	assert_int_equal(stats(f).clients, 2);
+	assert_int_equal(stats(f).refused_uid, 1);
+	assert_int_equal(stats(f).refused_full, 0);
+	snprintf(want, sizeof(want), "{\"ok\":false,\"error\":\"peer: uid %lld "
+		 "has too many connections (max 2)\"}\n", (long long)getuid());
+	assert_true(get(fd[2], buf, sizeof(buf), 500, &eof) > 0);
+	assert_string_equal(buf, want);
+	assert_true(eof);
+	/* A slot of that uid freed: the next connection is taken. */
+	close(fd[0]);
+	pump(f, 0, 100);
+	assert_int_equal(stats(f).clients, 1);
+	fd[3] = cli(f);
+	pump(f, 0, 100);
+	assert_int_equal(stats(f).clients, 2);
+	assert_int_equal(stats(f).refused_uid, 1);
+	for (i = 1; i < 4; i++)
+		close(fd[i]);
+}
+
+/* Output held by every client, counted from the client table itself. */
+static size_t held_now(const struct fx *f)
+{
+	size_t t = 0;
+	int i;
+
+	for (i = 0; i < f->l->ncl; i++)
+		if (f->l->cl[i].fd >= 0)
+			t += f->l->cl[i].out.cap;
+	return t;
+}
+
+struct amp {
+	struct fx *f;
+	uint64_t keep;		/* this client gets ok replies */
+	size_t keep_upto;	/* ... while it holds less than this */
+	uint64_t lines;
+};
+
+#define BAD_REPLY "{\"ok\":false,\"error\":\"line: not JSON (expected " \
+	"an object like {\\\"text\\\":\\\"...\\\"})\"}"
+
+/* Answers every line at once: ok replies (padded) to amp->keep, error
+ * replies to everyone else, like the daemon answers bad lines. */
+static void on_line_amp(void *arg, uint64_t cid, const struct peer *peer,
+			const char *line, size_t len)
+{
+	struct amp *a = arg;
+	struct client *c;
+	char ok[512];
+
+	a->lines++;
+	if (cid != a->keep) {
+		listener_reply(a->f->l, cid, BAD_REPLY);
+		return;
+	}
+	c = find_client(a->f->l, cid);
+	if (c == NULL || c->out.len >= a->keep_upto)
+		return;
+	snprintf(ok, sizeof(ok), "{\"ok\":true,\"id\":%llu,\"pad\":\"%0400d\"}",
+		 (unsigned long long)a->lines, 0);
+	listener_reply(a->f->l, cid, ok);
+}
+
+static void pump_amp(struct fx *f, struct amp *a, int turns)
+{
+	struct pollfd fds[80];
+	size_t n;
+	int i, r, quiet = 0;
+
+	for (i = 0; i < turns && quiet < 3; i++) {
+		n = listener_pollfds(f->l, fds, ARRAY_LEN(fds));
+		r = poll(fds, n, listener_backlog(f->l) ? 0 : 5);
+		assert_true(r >= 0);
+		quiet = r == 0 && !listener_backlog(f->l) ? quiet + 1 : 0;
+		listener_handle(f->l, fds, n, 0, on_line_amp, a);
+		/* The bound holds after every turn, and the listener's own
+		 * count agrees with its table. */
+		assert_true(held_now(f) <= f->o.max_output_total);
+		assert_int_equal(stats(f).output_held, held_now(f));
+	}
+}
+
+/* Writes n copies of line to fd (never-readers: input only). */
+static void put_many(int fd, const char *line, int n)
+{
+	size_t len = strlen(line), total = len * (size_t)n, off = 0;
+	char *all = malloc(total);
+	ssize_t w;
+	int i;
+
+	assert_non_null(all);
+	for (i = 0; i < n; i++)
+		memcpy(all + len * (size_t)i, line, len);
+	while (off < total) {
+		w = send(fd, all + off, total - off, MSG_NOSIGNAL);
+		assert_true(w > 0);
+		off += (size_t)w;
+	}
+	free(all);
+}
+
+/* 24 clients that never read send 2-byte bad lines: each one's error
+ * replies would fill its own max_output, 24 x 64 KiB in all. The global
+ * budget (256 KiB) holds after every turn. */
+static void test_output_budget(void **state)
+{
+	struct fx *f = *state;
+	struct amp a = { .f = f };
+	int fd[24], i;
+
+	f->o.max_clients = 64;
+	f->o.max_clients_per_uid = 64;
+	f->o.max_output = 65536;
+	f->o.max_output_total = 262144;
+	open_ok(f);
+	for (i = 0; i < 24; i++) {
+		fd[i] = cli(f);
+		/* 4000 replies of ~90 bytes: more than the kernel takes */
+		put_many(fd[i], "x\n", 4000);
+	}
+	pump_amp(f, &a, 600);
+	assert_true(a.lines > 4000);
+	assert_true(stats(f).closed_output_total > 0);
+	for (i = 0; i < 24; i++)
+		close(fd[i]);
+	pump_amp(f, &a, 5);
+	assert_int_equal(stats(f).clients, 0);
+	assert_int_equal(stats(f).output_held, 0);
+}
+
+/* A never-reader whose replies are acks holds the most output, yet the
+ * clients holding only error replies are closed first. */
+static void test_output_budget_errors_first(void **state)
+{
+	struct fx *f = *state;
+	struct amp a = { .f = f, .keep_upto = 100000 };
+	struct client *k;
+	int keep, fd[8], i;
+
+	f->o.max_clients = 64;
+	f->o.max_clients_per_uid = 64;
+	f->o.max_output = 131072;
+	f->o.max_output_total = 196608;
+	open_ok(f);
+	keep = cli(f);
+	pump(f, 0, 50); /* accepted: its cid is the first */
+	a.keep = f->l->seq << f->l->slot_bits;
+	put_many(keep, "a\n", 800);
+	pump_amp(f, &a, 100);
+	k = find_client(f->l, a.keep);
+	assert_non_null(k);
+	assert_true(k->out.len >= 60000);
+	for (i = 0; i < 8; i++) {
+		fd[i] = cli(f);
+		put_many(fd[i], "x\n", 4000);
+	}
+	pump_amp(f, &a, 600);
+	assert_true(stats(f).closed_output_total > 0);
+	/* The acks' client is still there, with what it held. */
+	k = find_client(f->l, a.keep);
+	assert_non_null(k);
+	assert_true(k->out.len >= 60000);
+	for (i = 0; i < 8; i++)
+		close(fd[i]);
+	close(keep);
+}
+
+/* Buffers are freed as soon as they are drained: idle clients hold no
+ * input or reply memory. */
+static void test_buffers_released(void **state)
+{
+	struct fx *f = *state;
+	char buf[256];
+	int fd, eof;
+
+	open_ok(f);
+	fd = cli(f);
+	put(fd, "hello\n");
+	pump_until(f, 1, 0);
+	assert_int_equal(listener_reply(f->l, f->got[0].cid, "ok"), 0);
+	assert_true(get(fd, buf, sizeof(buf), 100, &eof) > 0);
+	assert_int_equal(f->l->cl[f->got[0].cid & 7].in.cap, 0);
+	assert_int_equal(f->l->cl[f->got[0].cid & 7].out.cap, 0);
+	assert_int_equal(stats(f).output_held, 0);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -826,6 +1026,10 @@ int main(void)
 		T(test_reply_inside_callback),
 		T(test_overflow_inside_callback),
 		T(test_input_bounded),
+		T(test_per_uid_limit),
+		T(test_output_budget),
+		T(test_output_budget_errors_first),
+		T(test_buffers_released),
 #undef T
 	};
 

@@ -205,6 +205,30 @@ static void test_open_creates_schema(void **state)
 	assert_int_equal(sql_int(f->st, "PRAGMA user_version"), 1);
 }
 
+/* Outside systemd the umask is 022: the database, its -wal and its -shm
+ * are still created 0600 (alerts and chat ids are nobody else's). */
+static void test_files_private_under_umask_022(void **state)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	struct fx *f = *state;
+	char p[192];
+	struct stat sb;
+	mode_t old = umask(022);
+	size_t i;
+
+	f->st = open_at(f, T0);
+	ins(f->st, SEV_ERROR, T0, CHAT_A); /* a write: -wal and -shm exist */
+	assert_int_equal(store_commit(f->st), 0);
+	umask(old);
+	for (i = 0; i < ARRAY_LEN(sfx); i++) {
+		snprintf(p, sizeof(p), "%s%s", f->path, sfx[i]);
+		assert_int_equal(stat(p, &sb), 0);
+		if ((sb.st_mode & 0777) != 0600)
+			fail_msg("%s has mode %04o", p,
+				 (unsigned)(sb.st_mode & 0777));
+	}
+}
+
 static void test_open_missing_dir(void **state)
 {
 	struct fx *f = *state;
@@ -1068,6 +1092,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_open_creates_schema),
+		T(test_files_private_under_umask_022),
 		T(test_open_missing_dir),
 		T(test_reopen_keeps_everything),
 		T(test_rollback_drops_uncommitted),
