@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy.h"
 #include "util.h"
 
 struct call {
@@ -31,6 +32,8 @@ struct tg {
 	long connect_timeout;
 	long request_timeout;
 	size_t max_response;
+	char proxy[512];     /* may hold a password: never logged */
+	char no_proxy[512];
 	struct call *calls;
 	int inflight;
 };
@@ -65,6 +68,9 @@ struct tg *tg_new(const struct tg_opts *o, char *err, size_t errlen)
 	tg->connect_timeout = o->connect_timeout;
 	tg->request_timeout = o->request_timeout;
 	tg->max_response = o->max_response;
+	str_copy(tg->proxy, o->proxy ? o->proxy : "", sizeof(tg->proxy));
+	str_copy(tg->no_proxy, o->no_proxy ? o->no_proxy : "",
+		 sizeof(tg->no_proxy));
 	return tg;
 }
 
@@ -101,6 +107,7 @@ void tg_free(struct tg *tg)
 	}
 	curl_multi_cleanup(tg->multi);
 	explicit_bzero(tg->base, sizeof(tg->base));
+	explicit_bzero(tg->proxy, sizeof(tg->proxy));
 	free(tg);
 }
 
@@ -145,6 +152,8 @@ static int call_setup(struct tg *tg, struct call *c, const char *method,
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "opsbot/" OPSBOT_VERSION);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	if (proxy_apply(e, tg->proxy, tg->no_proxy) != 0)
+		return -1;
 #ifdef OPSBOT_DEBUG_CURL
 	/* Debug builds only: verbose output shows the URL and the token. */
 	curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);

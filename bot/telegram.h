@@ -4,7 +4,8 @@
  *
  * Each call is one easy handle (connection reuse through the multi's
  * connection cache), with connect and total timeouts, a capped response,
- * TLS verification, libcurl's proxy environment, and its own error buffer.
+ * TLS verification, telegram.proxy (else libcurl's proxy environment),
+ * and its own error buffer.
  * Finished transfers are harvested in one place (tg_harvest), which
  * classifies the reply (tgapi.h) and calls the caller's function. The URL,
  * which contains the token, is never exposed or logged.
@@ -24,6 +25,8 @@ struct tg_opts {
 	long connect_timeout; /* s */
 	long request_timeout; /* s */
 	size_t max_response;  /* bytes */
+	const char *proxy;    /* telegram.proxy; NULL/"" = libcurl's env */
+	const char *no_proxy; /* telegram.no_proxy (only with proxy) */
 };
 
 struct tg;
