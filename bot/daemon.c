@@ -436,6 +436,8 @@ int daemon_init(struct daemon *d)
 		.connect_timeout = d->cfg.connect_timeout,
 		.request_timeout = d->cfg.request_timeout,
 		.max_response = 4 << 20,
+		.proxy = d->cfg.proxy,
+		.no_proxy = d->cfg.no_proxy,
 	};
 	struct ratelimit_opts ro = {
 		.global_per_second = d->cfg.global_per_second,
