@@ -73,9 +73,9 @@ int route_match(const struct route *r, const struct alert *a, char *why,
 		labels = cJSON_Parse(a->labels);
 	for (i = 0; ok && i < r->nlabels; i++)
 		ok = route_label_ok(&r->labels[i], labels, tmp, sizeof(tmp));
-	cJSON_Delete(labels);
 	if (!ok) {
 		snprintf(why, whylen, "%s", tmp);
+		cJSON_Delete(labels);
 		return 0;
 	}
 	snprintf(why, whylen, "severity %s >= %s", sev ? sev : "?",
@@ -84,10 +84,21 @@ int route_match(const struct route *r, const struct alert *a, char *why,
 		snprintf(why + strlen(why), whylen - strlen(why),
 			 ", source \"%.80s\" matches \"%s\"", a->source,
 			 r->source);
-	for (i = 0; i < r->nlabels; i++)
-		snprintf(why + strlen(why), whylen - strlen(why),
-			 ", label %s %s\"%s\"", r->labels[i].name,
-			 r->labels[i].negate ? "not " : "", r->labels[i].glob);
+	for (i = 0; i < r->nlabels; i++) {
+		const struct label_match *m = &r->labels[i];
+		const char *v = route_label(labels, m->name);
+
+		if (v == NULL)
+			snprintf(why + strlen(why), whylen - strlen(why),
+				 ", label %s absent (not \"%s\")", m->name,
+				 m->glob);
+		else
+			snprintf(why + strlen(why), whylen - strlen(why),
+				 ", label %s=\"%.80s\" %s \"%s\"", m->name, v,
+				 m->negate ? "does not match" : "matches",
+				 m->glob);
+	}
+	cJSON_Delete(labels);
 	return 1;
 }
 

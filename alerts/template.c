@@ -72,8 +72,21 @@ struct template {
 	struct tnode *nodes;
 	size_t nnodes;
 	char name[256];
-	int line0;
+	int line0;     /* config line of an inline template, negated */
 };
+
+/* "FILE:LINE: " for template line `line`: the file's own line, or for an
+ * inline template the configuration's line and the template's. */
+static const char *tpl_where(const struct template *t, int line, char *buf,
+			     size_t size)
+{
+	if (t->line0 < 0)
+		snprintf(buf, size, "%s:%d: template line %d: ", t->name,
+			 -t->line0, line);
+	else
+		snprintf(buf, size, "%s:%d: ", t->name, t->line0 + line - 1);
+	return buf;
+}
 
 /* ---- compiling ----------------------------------------------------------- */
 
@@ -96,8 +109,10 @@ static int tpl_fail(struct tpl_comp *c, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	return err_set(c->err, c->errlen, "%s:%d: %s", c->t->name,
-		       c->t->line0 + line - 1, text);
+	char where[320];
+
+	return err_set(c->err, c->errlen, "%s%s",
+		       tpl_where(c->t, line, where, sizeof(where)), text);
 }
 
 static struct tnode *tpl_push(struct tpl_comp *c, enum tn_kind kind,
@@ -211,7 +226,7 @@ static int tpl_close(struct tpl_comp *c, const char *s, size_t len, int line)
 				"line %d", (int)(len < TPL_ERR_CTX ? len :
 						 TPL_ERR_CTX), s,
 				open->kind == TN_UNLESS ? '^' : '#', want,
-				c->t->line0 + open->line - 1);
+				open->line);
 	if (open->kind == TN_LOOP)
 		c->in_loop = 0;
 	open->end = (uint32_t)c->t->nnodes;
@@ -303,16 +318,16 @@ struct template *template_compile(const char *text, size_t len,
 
 	if (name == NULL)
 		name = "template";
-	if (line0 < 1)
+	if (line0 == 0)
 		line0 = 1;
 	if (text == NULL || len > TEMPLATE_MAX_TEXT) {
 		err_set(err, errlen, "%s:%d: template too large (max %d bytes)",
-			name, line0, TEMPLATE_MAX_TEXT);
+			name, line0 < 0 ? -line0 : line0, TEMPLATE_MAX_TEXT);
 		return NULL;
 	}
 	if (memchr(text, '\0', len) != NULL || !utf8_valid(text, len)) {
 		err_set(err, errlen, "%s:%d: template is not valid UTF-8 text",
-			name, line0);
+			name, line0 < 0 ? -line0 : line0);
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));
@@ -321,7 +336,7 @@ struct template *template_compile(const char *text, size_t len,
 	if (t == NULL || (t->src = malloc(len + 1)) == NULL ||
 	    (t->nodes = calloc(len + 1, sizeof(*t->nodes))) == NULL) {
 		template_free(t);
-		err_set(err, errlen, "%s:%d: out of memory", name, line0);
+		err_set(err, errlen, "%s: out of memory", name);
 		return NULL;
 	}
 	memcpy(t->src, text, len);
@@ -782,15 +797,16 @@ static int tpl_check_one(const struct template *t, const struct tpl_sample *s,
 			 struct buf *out, struct tpl_map *map, char *err,
 			 size_t errlen)
 {
-	char why[256], *parts[FORMAT_MAX_PARTS], *at;
+	char why[256], *parts[FORMAT_MAX_PARTS], *at, where[320];
 	size_t off = 0;
 	int n, line;
 
 	buf_reset(out);
 	map->n = 0;
 	if (tpl_render_map(t, &s->a, &s->x, out, map) != 0)
-		return err_set(err, errlen, "%s:%d: renders more than %d bytes "
-			       "(sample: %s)", t->name, t->line0,
+		return err_set(err, errlen, "%srenders more than %d bytes "
+			       "(sample: %s)", tpl_where(t, 1, where,
+							 sizeof(where)),
 			       TEMPLATE_MAX_OUTPUT, s->what);
 	if (tg_html_validate(out->data ? out->data : "", out->len, why,
 			     sizeof(why)) != 0 &&
@@ -804,22 +820,26 @@ static int tpl_check_one(const struct template *t, const struct tpl_sample *s,
 		line = out->len ? tpl_line_at(t, map, off) : 1;
 		if (at != NULL)
 			*at = '\0';
-		return err_set(err, errlen, "%s:%d: not valid Telegram HTML: "
-			       "%s (sample: %s)", t->name,
-			       t->line0 + line - 1, why, s->what);
+		return err_set(err, errlen, "%snot valid Telegram HTML: "
+			       "%s (sample: %s)", tpl_where(t, line, where,
+							    sizeof(where)),
+			       why, s->what);
 	}
 	n = format_html_parts(out->data, out->len, 0, parts, FORMAT_MAX_PARTS);
 	if (n < 0)
-		return err_set(err, errlen, "%s:%d: cannot be split into "
+		return err_set(err, errlen, "%scannot be split into "
 			       "messages (tags nested deeper than 8?) "
-			       "(sample: %s)", t->name, t->line0, s->what);
+			       "(sample: %s)", tpl_where(t, 1, where,
+							 sizeof(where)),
+			       s->what);
 	for (int k = 0; k < n; k++) {
 		if (tg_html_validate(parts[k], strlen(parts[k]), why,
 				     sizeof(why)) != 0) {
 			tpl_free_parts(parts, n);
-			return err_set(err, errlen, "%s:%d: part %d of the "
+			return err_set(err, errlen, "%spart %d of the "
 				       "message is not valid: %s (sample: %s)",
-				       t->name, t->line0, k + 1, why, s->what);
+				       tpl_where(t, 1, where, sizeof(where)),
+				       k + 1, why, s->what);
 		}
 	}
 	tpl_free_parts(parts, n);

@@ -33,7 +33,10 @@ struct template;
 struct buf;
 
 /* Compiles text[0..len). name and line0 place it in messages: a problem
- * on the template's line N is reported as "name:(line0 + N - 1): what".
+ * on the template's line N is reported as "name:(line0 + N - 1): what"
+ * (a template file: line0 = 1), or, for a template written inline at
+ * line L of a configuration file (line0 = -L), as "name:L: template line
+ * N: what".
  * Returns the template (caller frees with template_free) or NULL with the
  * message in err. */
 struct template *template_compile(const char *text, size_t len,

@@ -855,7 +855,7 @@ static void get_template(struct ctx *c, const config_setting_t *s,
 				CONFIG_MAX_TEMPLATE + 1), *name = c->name;
 	char why[1024], *text = NULL;
 	size_t len;
-	int line0 = line_of(s);
+	int line0 = -line_of(s); /* inline: "FILE:L: template line N:" */
 
 	if (v == NULL)
 		return;
