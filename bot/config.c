@@ -859,7 +859,8 @@ static void get_template(struct ctx *c, const config_setting_t *s,
 
 	if (v == NULL)
 		return;
-	if (ref->len != 0) {
+	if (file && config_setting_get_member(config_setting_parent(s),
+					      "template") != NULL) {
 		error_at(c, line_of(s), "%s: template and template_file are "
 			 "both set; keep one", path);
 		return;
