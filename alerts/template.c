@@ -633,7 +633,7 @@ int format_alert_template_plain(const struct template *t,
 static const char *const tpl_hostile[] = {
 	"<script>alert(1)</script>", "</b></i>", "&amp; &lt; & < >", "a & b",
 	"\"><a href=\"x\">", "<br>", "line1\nline2\n\nline4", "emoji 🔥🚒 ok",
-	"\xE2\x80\xAE" "RTL override", "tab\there", "&#1234; &#x41;",
+	"\u202ERTL override", "tab\there", "&#1234; &#x41;",
 	"&nbsp;", "<<<<>>>>", "<pre><code>", "`code` *bold* _it_",
 	"{{title}} {{#labels}}", "",
 };
