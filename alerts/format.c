@@ -810,6 +810,164 @@ int format_alert_plain(const struct alert *a, const struct format_extra *x,
 	return fmt_parts(a, x, parts, max, 1);
 }
 
+/* --- splitting rendered HTML (templates) --- */
+
+/* The tags Telegram knows, each with its closing markup. */
+static const char *fmt_close_of(const char *name, size_t n)
+{
+	static const char *const closes[] = {
+		"</b>", "</strong>", "</i>", "</em>", "</u>", "</ins>",
+		"</s>", "</strike>", "</del>", "</tg-spoiler>", "</span>",
+		"</a>", "</code>", "</pre>", "</blockquote>", "</tg-emoji>",
+	};
+	size_t k;
+
+	for (k = 0; k < ARRAY_LEN(closes); k++)
+		if (strlen(closes[k]) == n + 3 &&
+		    strncasecmp(closes[k] + 2, name, n) == 0)
+			return closes[k];
+	return NULL;
+}
+
+/* Appends code point cp as UTF-8. */
+static int fmt_put_cp(struct buf *b, uint32_t cp)
+{
+	char u[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		u[0] = (char)cp, n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xC0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xE0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
+	} else {
+		u[0] = (char)(0xF0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
+	}
+	return buf_append(b, u, n);
+}
+
+/* End of the tag starting at h[i] == '<' (just past its '>', honouring
+ * quoted attribute values), or 0 if it never ends. */
+static size_t fmt_tag_end(const char *h, size_t n, size_t i)
+{
+	int quoted = 0;
+
+	for (i++; i < n; i++) {
+		if (h[i] == '"')
+			quoted = !quoted;
+		else if (h[i] == '>' && !quoted)
+			return i + 1;
+		else if (h[i] == '<' && !quoted)
+			return 0;
+	}
+	return 0;
+}
+
+/* One tag at h[*pi]: an open pushes an element (its markup copied as it
+ * is), a close must match the innermost open one. 0 or -1. */
+static int doc_html_tag(struct doc *d, const char *h, size_t n, size_t *pi,
+			const char **stack, size_t *depth)
+{
+	size_t i = *pi, end = fmt_tag_end(h, n, i), ns, off;
+	int closing = i + 1 < n && h[i + 1] == '/';
+	const char *close;
+
+	if (end == 0)
+		return -1;
+	ns = i + 1 + (size_t)closing;
+	for (i = ns; i < end && (h[i] == '-' || (h[i] >= 'a' && h[i] <= 'z') ||
+				  (h[i] >= 'A' && h[i] <= 'Z')); i++)
+		;
+	if ((close = fmt_close_of(h + ns, i - ns)) == NULL)
+		return -1;
+	if (closing) {
+		if (*depth == 0 || stack[*depth - 1] != close)
+			return -1;
+		(*depth)--;
+		doc_close(d);
+	} else {
+		if (*depth >= FMT_MAX_DEPTH)
+			return -1;
+		stack[(*depth)++] = close;
+		if (!d->plain) {
+			off = d->arena.len;
+			if (buf_append(&d->arena, h + *pi, end - *pi) != 0)
+				return -1;
+			doc_open_at(d, off, close);
+		}
+	}
+	*pi = end;
+	return 0;
+}
+
+/* Builds a document from well-formed Telegram HTML: text unescaped (it is
+ * escaped again when written into a part), '\n' as line breaks. */
+static int doc_from_html(struct doc *d, const char *h, size_t n)
+{
+	const char *stack[FMT_MAX_DEPTH];
+	size_t i = 0, depth = 0, len;
+	struct buf txt;
+	uint32_t cp;
+	int rc = -1;
+
+	buf_init(&txt, FMT_DOC_MAX);
+	while (i < n) {
+		if (h[i] == '<') {
+			doc_textn(d, txt.data, txt.len, 1);
+			buf_reset(&txt);
+			if (doc_html_tag(d, h, n, &i, stack, &depth) != 0)
+				goto out;
+		} else if (h[i] == '&') {
+			if ((len = html_entity(h + i, n - i, &cp)) == 0 ||
+			    fmt_put_cp(&txt, cp) != 0)
+				goto out;
+			i += len;
+		} else if (h[i] == '>') {
+			goto out;
+		} else {
+			for (len = i; len < n && h[len] != '<' &&
+			     h[len] != '&' && h[len] != '>'; len++)
+				;
+			if (buf_append(&txt, h + i, len - i) != 0)
+				goto out;
+			i = len;
+		}
+	}
+	doc_textn(d, txt.data, txt.len, 1);
+	rc = depth == 0 && !d->failed ? 0 : -1;
+out:
+	buf_free(&txt);
+	return rc;
+}
+
+int format_html_parts(const char *html, size_t n, int plain, char **parts,
+		      size_t max)
+{
+	struct doc d;
+	int r = -1;
+
+	if (html == NULL || parts == NULL || max == 0)
+		return -1;
+	if (max > INT32_MAX)
+		max = INT32_MAX;
+	doc_init(&d, plain);
+	if (doc_from_html(&d, html, n) == 0) {
+		d.tail = d.nseg; /* no footer to hold back */
+		r = pk_doc(&d, parts, max, 0);
+		if (r == 0)
+			r = pk_doc(&d, parts, max, 1);
+	}
+	doc_free(&d);
+	return r > 0 ? r : -1;
+}
+
 /* --- storm packs and the resolved note --- */
 
 /* Appends s as a sanitised, escaped one-line headline of maxcp chars. */

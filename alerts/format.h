@@ -54,6 +54,19 @@ int format_alert_plain(const struct alert *a, const struct format_extra *x,
  * *out NULL only when out of memory. */
 size_t format_pack(const struct alert *const *alerts, size_t n, char **out);
 
+/* Splits an already rendered Telegram-HTML message (a template's output)
+ * into parts exactly as format_alert splits its own layout: at line
+ * boundaries, tags closed at each cut and reopened in the next part, at
+ * most max parts (the last ending with a note on what was cut). plain:
+ * the same text with every tag removed and entities decoded, for sending
+ * without parse_mode. Returns the number of parts (caller frees each) or
+ * -1 when html is not well-formed (a tag Telegram does not know, an
+ * unbalanced or unterminated tag, a bare & < or >, nesting deeper than 8)
+ * or out of memory. Attributes and nesting rules are not checked here:
+ * run tg_html_validate on each part. */
+int format_html_parts(const char *html, size_t n, int plain, char **parts,
+		      size_t max);
+
 /* Short reply sent under the original when an alert resolves. Caller
  * frees. */
 char *format_resolved_note(const struct alert *resolved);
@@ -73,6 +86,11 @@ int utf8_sanitize(struct buf *out, const char *s, size_t n);
  * do not count, &lt; &gt; &amp; &quot; and &#NNN; count as what they
  * stand for. */
 size_t tg_visible_len(const char *html, size_t n);
+
+/* The entity at s (s[0] == '&', n bytes available) that Telegram knows
+ * (&lt; &gt; &amp; &quot; &#NNN; &#xHH;): its length in bytes and the code
+ * point in *cp; 0 if it is not one. */
+size_t html_entity(const char *s, size_t n, uint32_t *cp);
 
 /* UTF-16 code units of n bytes of valid UTF-8. */
 size_t utf16_len(const char *s, size_t n);

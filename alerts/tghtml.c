@@ -181,6 +181,11 @@ static size_t tgh_entity(const char *s, size_t n, uint32_t *cp)
 	return i + 1;
 }
 
+size_t html_entity(const char *s, size_t n, uint32_t *cp)
+{
+	return n > 0 && s[0] == '&' ? tgh_entity(s, n, cp) : 0;
+}
+
 /* Index just past the '>' closing the tag that starts at i, honouring
  * double-quoted attribute values; n if it never closes. */
 static size_t tgh_tag_end(const char *s, size_t n, size_t i)

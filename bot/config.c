@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
@@ -23,6 +24,7 @@
 
 #include "alerts/alert.h"
 #include "alerts/httpaddr.h"
+#include "alerts/template.h"
 #include "bot/log.h"
 #include "bot/util.h"
 
@@ -76,6 +78,8 @@ static void add_line(char *buf, size_t len, size_t *pos, int *full,
 		return;
 	if (line > 0)
 		snprintf(tmp, sizeof(tmp), "%s:%d: %s", name, line, text);
+	else if (name == NULL)
+		snprintf(tmp, sizeof(tmp), "%s", text); /* has its place */
 	else
 		snprintf(tmp, sizeof(tmp), "%s: %s", name, text);
 	n = strlen(tmp);
@@ -111,6 +115,14 @@ static void error_at(struct ctx *c, int line, const char *fmt, ...)
 	c->nerr++;
 	add_line(c->err, c->errlen, &c->errpos, &c->errfull,
 		 "... more errors", c->name, line, text);
+}
+
+/* A message that already names its file and line (a template's). */
+static void error_raw(struct ctx *c, const char *text)
+{
+	c->nerr++;
+	add_line(c->err, c->errlen, &c->errpos, &c->errfull,
+		 "... more errors", NULL, 0, text);
 }
 
 static void warn_at(struct ctx *c, int line, const char *fmt, ...)
@@ -166,6 +178,10 @@ enum kind {
 	K_INT64,    /* int64_t field */
 	K_LISTEN,   /* char[size] field: http.listen "host:port" */
 	K_HTTPTOKENFILE, /* kept in the ctx, read once the file is in */
+	K_PROXY,    /* char[size] field: proxy URL, checked with curl_url */
+	K_TEMPLATE, /* struct tpl_ref field: template text, compiled, checked */
+	K_TEMPLATEFILE, /* struct tpl_ref field: the same, read from a file */
+	K_LABELS,   /* route only: group of label = "glob" */
 };
 
 struct key {
@@ -193,6 +209,8 @@ static const struct key telegram_keys[] = {
 	K("poll_timeout", K_INT, 0, 600, poll_timeout),
 	K("connect_timeout", K_INT, 1, 300, connect_timeout),
 	K("request_timeout", K_INT, 1, 600, request_timeout),
+	K("proxy", K_PROXY, 0, 0, proxy),
+	K("no_proxy", K_STR, 0, 0, no_proxy),
 };
 
 static const struct key socket_keys[] = {
@@ -233,6 +251,8 @@ static const struct key delivery_keys[] = {
 	K("repeat_window", K_INT, 0, 86400, repeat_window),
 	K("pack", K_BOOL, 0, 0, pack),
 	K("buttons", K_BOOL, 0, 0, buttons),
+	K("template", K_TEMPLATE, 0, 0, tpl),
+	K("template_file", K_TEMPLATEFILE, 0, 0, tpl),
 };
 
 static const struct key log_keys[] = {
@@ -260,6 +280,13 @@ static const struct key route_keys[] = {
 	  offsetof(struct route, nchats) },
 	{ "thread_id", K_INT64, 0, 0, offsetof(struct route, thread_id),
 	  ROUTE_FIELD_SIZE(thread_id), 0 },
+	{ "labels", K_LABELS, 0, 0, offsetof(struct route, labels),
+	  ARRAY_LEN(((struct route *)0)->labels),
+	  offsetof(struct route, nlabels) },
+	{ "template", K_TEMPLATE, 0, 0, offsetof(struct route, tpl),
+	  ROUTE_FIELD_SIZE(tpl), 0 },
+	{ "template_file", K_TEMPLATEFILE, 0, 0, offsetof(struct route, tpl),
+	  ROUTE_FIELD_SIZE(tpl), 0 },
 };
 
 struct section {
@@ -646,6 +673,277 @@ static void get_listen(struct ctx *c, const config_setting_t *s,
 	c->http_loopback = a.loopback;
 }
 
+/* ---- proxies, label globs, templates ---------------------------------- */
+
+/* A proxy URL as libcurl will read it: a scheme it can use for a proxy
+ * and a host. Never quoted back: it may carry a password. */
+static void get_proxy(struct ctx *c, const config_setting_t *s,
+		      const char *path, char *dst, size_t size)
+{
+	static const char *const schemes[] = {
+		"http", "https", "socks5", "socks5h"
+	};
+	const char *v = get_str(c, s, path, size);
+	char *scheme = NULL, *host = NULL;
+	CURLU *u;
+	size_t k;
+	int ok = 0;
+
+	if (v == NULL || *v == '\0') {
+		if (v != NULL)
+			dst[0] = '\0';
+		return;
+	}
+	if (strstr(v, "://") == NULL) {
+		error_at(c, line_of(s), "%s: expected a URL with a scheme, like "
+			 "\"socks5h://host:1080\" or \"http://host:3128\"",
+			 path);
+		return;
+	}
+	if ((u = curl_url()) != NULL &&
+	    curl_url_set(u, CURLUPART_URL, v, CURLU_NON_SUPPORT_SCHEME) ==
+	    CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    host[0] != '\0') {
+		for (k = 0; k < ARRAY_LEN(schemes); k++)
+			ok |= strcasecmp(scheme, schemes[k]) == 0;
+		if (!ok)
+			error_at(c, line_of(s), "%s: unsupported proxy scheme "
+				 "(expected http, https, socks5 or socks5h)",
+				 path);
+	} else {
+		error_at(c, line_of(s), "%s: not a valid proxy URL (expected "
+			 "scheme://[user:password@]host[:port])", path);
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	if (ok)
+		str_copy(dst, v, size);
+}
+
+/* Checks what fnmatch(3) would silently take as literal text: an
+ * unclosed [ ] set, an unknown [:class:], a trailing backslash. 0 or -1
+ * with the reason in why. */
+static int glob_check(const char *g, char *why, size_t whylen)
+{
+	static const char *const classes[] = {
+		"alnum", "alpha", "blank", "cntrl", "digit", "graph", "lower",
+		"print", "punct", "space", "upper", "xdigit"
+	};
+	const char *p = g, *e;
+	size_t k;
+
+	if (*g == '\0')
+		return err_set(why, whylen, "empty glob (\"*\" matches any "
+			       "value)");
+	for (; *p; p++) {
+		if (*p == '\\') {
+			if (*++p == '\0')
+				return err_set(why, whylen, "glob ends with a "
+					       "lone backslash");
+			continue;
+		}
+		if (*p != '[')
+			continue;
+		p++;
+		if (*p == '!' || *p == '^')
+			p++;
+		if (*p == ']')
+			p++; /* a leading ] is a member */
+		for (; *p && *p != ']'; p++) {
+			if (p[0] != '[' || p[1] != ':')
+				continue;
+			if ((e = strstr(p + 2, ":]")) == NULL)
+				return err_set(why, whylen, "unclosed [: in "
+					       "glob");
+			for (k = 0; k < ARRAY_LEN(classes); k++)
+				if (strlen(classes[k]) == (size_t)(e - p - 2) &&
+				    strncmp(p + 2, classes[k], (size_t)(e - p - 2)) == 0)
+					break;
+			if (k == ARRAY_LEN(classes))
+				return err_set(why, whylen, "unknown class "
+					       "[:%.*s:] in glob",
+					       (int)(e - p - 2 < 20 ? e - p - 2 : 20),
+					       p + 2);
+			p = e + 1;
+		}
+		if (*p == '\0')
+			return err_set(why, whylen, "unclosed [ in glob");
+	}
+	return 0;
+}
+
+/* A label name as Prometheus and the alert protocol write them. */
+static int label_name_ok(const char *n)
+{
+	if (!isalpha((unsigned char)*n) && *n != '_')
+		return 0;
+	for (; *n; n++)
+		if (!isalnum((unsigned char)*n) && *n != '_')
+			return 0;
+	return 1;
+}
+
+/* labels = { env = "prod*"; team = "!web*"; } */
+static void get_labels(struct ctx *c, const config_setting_t *s,
+		       const char *path, const struct key *k, void *base)
+{
+	struct label_match *m = (struct label_match *)(void *)
+				((char *)base + k->off);
+	size_t *count = (size_t *)(void *)((char *)base + k->noff);
+	char epath[256], why[128], q[CONFIG_MAX_QUOTE];
+	int n;
+
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+		wrong_type(c, s, path, "a group like { env = \"prod*\"; }");
+		return;
+	}
+	n = config_setting_length(s);
+	if (n > (int)k->size) {
+		error_at(c, line_of(s), "%s: too many labels (%d, max %zu)",
+			 path, n, k->size);
+		n = (int)k->size;
+	}
+	*count = 0;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, i);
+		const char *name = e ? config_setting_name(e) : NULL, *g;
+		struct label_match *lm = &m[*count];
+
+		if (name == NULL)
+			continue;
+		snprintf(epath, sizeof(epath), "%s.%s", path, name);
+		if (!label_name_ok(name) ||
+		    strlen(name) >= sizeof(lm->name)) {
+			error_at(c, line_of(e), "%s: invalid label name \"%s\" "
+				 "(letters, digits and _, not starting with a "
+				 "digit, at most %zu bytes)", epath,
+				 quote(q, sizeof(q), name), sizeof(lm->name) - 1);
+			continue;
+		}
+		if ((g = get_str(c, e, epath, sizeof(lm->glob) + 1)) == NULL)
+			continue;
+		lm->negate = g[0] == '!';
+		g += lm->negate;
+		if (strlen(g) >= sizeof(lm->glob)) {
+			error_at(c, line_of(e), "%s: too long (max %zu bytes)",
+				 epath, sizeof(lm->glob) - 1);
+			continue;
+		}
+		if (glob_check(g, why, sizeof(why)) != 0) {
+			error_at(c, line_of(e), "%s: %s", epath, why);
+			continue;
+		}
+		str_copy(lm->name, name, sizeof(lm->name));
+		str_copy(lm->glob, g, sizeof(lm->glob));
+		(*count)++;
+	}
+}
+
+/* Reads a template file: at most CONFIG_MAX_TEMPLATE bytes. Returns a
+ * malloc'd string or NULL with the reason in why. */
+static char *read_template(const char *path, size_t *len, char *why,
+			   size_t whylen)
+{
+	char *text = malloc(CONFIG_MAX_TEMPLATE + 2);
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	if (text == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		free(text);
+		return NULL;
+	}
+	while (n < CONFIG_MAX_TEMPLATE + 1) {
+		r = read(fd, text + n, CONFIG_MAX_TEMPLATE + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r < 0)
+				snprintf(why, whylen, "%s", strerror(errno));
+			break;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	if (r < 0 || n > CONFIG_MAX_TEMPLATE) {
+		if (n > CONFIG_MAX_TEMPLATE)
+			snprintf(why, whylen, "larger than %d bytes",
+				 CONFIG_MAX_TEMPLATE);
+		free(text);
+		return NULL;
+	}
+	text[n] = '\0';
+	*len = n;
+	return text;
+}
+
+/* A template, inline (file == 0) or from a file: compiled and checked
+ * against sample alerts, then kept in the configuration's pool. */
+static void get_template(struct ctx *c, const config_setting_t *s,
+			 const char *path, struct tpl_ref *ref, int file)
+{
+	struct config *cfg = c->cfg;
+	const char *v = get_str(c, s, path, file ? 4096 :
+				CONFIG_MAX_TEMPLATE + 1), *name = c->name;
+	char why[1024], *text = NULL;
+	size_t len;
+	int line0 = -line_of(s); /* inline: "FILE:L: template line N:" */
+
+	if (v == NULL)
+		return;
+	if (file && config_setting_get_member(config_setting_parent(s),
+					      "template") != NULL) {
+		error_at(c, line_of(s), "%s: template and template_file are "
+			 "both set; keep one", path);
+		return;
+	}
+	if (file) {
+		if (*v == '\0') {
+			error_at(c, line_of(s), "%s: must not be empty", path);
+			return;
+		}
+		if ((text = read_template(v, &len, why, sizeof(why))) == NULL) {
+			error_at(c, line_of(s), "%s: cannot read %s: %s", path,
+				 v, why);
+			return;
+		}
+		name = v;
+		line0 = 1;
+		v = text;
+	} else {
+		len = strlen(v);
+		if (len > CONFIG_MAX_TEMPLATE) {
+			error_at(c, line_of(s), "%s: too long (max %d bytes)",
+				 path, CONFIG_MAX_TEMPLATE);
+			return;
+		}
+	}
+	if (len == 0) {
+		error_at(c, line_of(s), "%s: the template is empty", path);
+	} else if (template_check_text(v, len, name, line0, why,
+				       sizeof(why)) != 0) {
+		error_raw(c, why);
+	} else if (cfg->tpl_used + len + 1 > sizeof(cfg->tpl_pool)) {
+		error_at(c, line_of(s), "%s: templates too large in total "
+			 "(max %zu bytes)", path, sizeof(cfg->tpl_pool) - 1);
+	} else {
+		memcpy(cfg->tpl_pool + cfg->tpl_used, v, len + 1);
+		ref->off = (uint32_t)cfg->tpl_used;
+		ref->len = (uint32_t)len;
+		cfg->tpl_used += len + 1;
+	}
+	free(text);
+}
+
 /* Checks one setting against its key and stores it at base + k->off. */
 static void check_key(struct ctx *c, const config_setting_t *s,
 		      const char *path, const struct key *k, void *base)
@@ -660,6 +958,17 @@ static void check_key(struct ctx *c, const config_setting_t *s,
 		if (get_int(c, s, path, (long long)k->lo, (long long)k->hi,
 			    &iv) == 0)
 			*(int *)(void *)field = (int)iv;
+		break;
+	case K_PROXY:
+		get_proxy(c, s, path, field, k->size);
+		break;
+	case K_TEMPLATE:
+	case K_TEMPLATEFILE:
+		get_template(c, s, path, (struct tpl_ref *)(void *)field,
+			     k->kind == K_TEMPLATEFILE);
+		break;
+	case K_LABELS:
+		get_labels(c, s, path, k, base);
 		break;
 	case K_INT64:
 		if (get_int(c, s, path, (long long)k->lo, INT64_MAX, &iv) == 0)
@@ -1413,6 +1722,14 @@ int config_is_viewer(const struct config *cfg, int64_t user_id)
 {
 	return config_is_admin(cfg, user_id) ||
 	       has_id(cfg->viewers, cfg->nviewers, user_id);
+}
+
+const char *config_template(const struct config *cfg, const struct tpl_ref *t)
+{
+	if (t == NULL || t->len == 0 ||
+	    (size_t)t->off + t->len >= sizeof(cfg->tpl_pool))
+		return NULL;
+	return cfg->tpl_pool + t->off;
 }
 
 int config_is_chat(const struct config *cfg, int64_t chat_id)

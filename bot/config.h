@@ -14,6 +14,26 @@
 #define CONFIG_MAX_CHATS 64
 #define CONFIG_MAX_USERS 256
 #define CONFIG_MAX_ROUTES 32
+#define ROUTE_MAX_LABELS 16     /* label matchers per route */
+#define ROUTE_LABEL_NAME 64     /* bytes, with the NUL */
+#define ROUTE_LABEL_GLOB 256
+#define CONFIG_MAX_TEMPLATE 8192      /* bytes of one template */
+#define CONFIG_TEMPLATE_POOL 65536    /* bytes of all templates together */
+
+/* One label condition of a route: the alert's label name must match glob
+ * (fnmatch), or, when negate is set, must not (an absent label matches
+ * only a negated condition). */
+struct label_match {
+	char name[ROUTE_LABEL_NAME];
+	char glob[ROUTE_LABEL_GLOB]; /* without the leading "!" */
+	int negate;
+};
+
+/* A message template: its text lives in config.tpl_pool (so that a
+ * struct config stays copyable by value). len 0 = none. */
+struct tpl_ref {
+	uint32_t off, len;
+};
 
 struct route {
 	char source[128];     /* glob on alert source (fnmatch); "" = any */
@@ -21,6 +41,9 @@ struct route {
 	int64_t chats[CONFIG_MAX_CHATS];
 	size_t nchats;
 	int64_t thread_id;    /* message_thread_id for these chats; 0 = none */
+	struct label_match labels[ROUTE_MAX_LABELS]; /* all must match */
+	size_t nlabels;
+	struct tpl_ref tpl;   /* template / template_file; none = global */
 };
 
 struct config {
@@ -39,6 +62,8 @@ struct config {
 	int poll_timeout;     /* s, getUpdates long poll; 0 disables polling */
 	int connect_timeout;  /* s */
 	int request_timeout;  /* s, total per request (not the long poll) */
+	char proxy[512];      /* "" = libcurl's environment (http_proxy ...) */
+	char no_proxy[512];   /* hosts that bypass proxy; used only with it */
 
 	/* socket */
 	char socket_path[108];
@@ -75,9 +100,14 @@ struct config {
 	int repeat_window;    /* s, default 600 */
 	int pack;             /* pack backlogs into one message; default 1 */
 	int buttons;          /* Ack / Mute buttons on error+; default 1 */
+	struct tpl_ref tpl;   /* delivery.template(_file); none = built-in */
 
 	struct route routes[CONFIG_MAX_ROUTES];
 	size_t nroutes;
+
+	/* template texts (routes[].tpl, tpl), NUL-separated */
+	char tpl_pool[CONFIG_TEMPLATE_POOL];
+	size_t tpl_used;
 
 	/* log */
 	int log_level;        /* enum log_level; default info */
@@ -114,5 +144,9 @@ int config_is_admin(const struct config *cfg, int64_t user_id);
 int config_is_viewer(const struct config *cfg, int64_t user_id);
 /* 1 if chat is a destination (default or routed). */
 int config_is_chat(const struct config *cfg, int64_t chat_id);
+
+/* The text of a template reference (NUL-terminated, in cfg's pool), or
+ * NULL for none. */
+const char *config_template(const struct config *cfg, const struct tpl_ref *t);
 
 #endif

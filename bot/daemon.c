@@ -462,6 +462,8 @@ static int open_telegram(struct daemon *d)
 		.connect_timeout = d->cfg.connect_timeout,
 		.request_timeout = d->cfg.request_timeout,
 		.max_response = 4 << 20,
+		.proxy = d->cfg.proxy,
+		.no_proxy = d->cfg.no_proxy,
 		.stats = &d->stats,
 		.clk = d->clk,
 	};

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "alerts/format.h"
+#include "alerts/route.h"
 #include "alerts/store.h"
 #include "api.h"
 #include "chats.h"
@@ -562,9 +563,9 @@ static int job_format_single(struct dispatch *ds, struct job *j,
 	} else {
 		/* an alert of its own, or a resolution whose HTML was refused:
 		 * the whole alert (as plain text), under the original if any */
-		n = (it->d.flags & DF_PLAIN) ?
-		    format_alert_plain(a, &x, j->parts, FORMAT_MAX_PARTS) :
-		    format_alert(a, &x, j->parts, FORMAT_MAX_PARTS);
+		n = route_format(ds->d.cfg, a, &x, it->d.chat_id,
+				 (it->d.flags & DF_PLAIN) != 0, j->parts,
+				 FORMAT_MAX_PARTS);
 		if (n < 1)
 			return -1;
 		j->nparts = (size_t)n;
@@ -602,7 +603,8 @@ static struct job *job_for_resolved(struct dispatch *ds, struct chat *c,
 	if (store_alert_get(ds->d.store, orig->alert_id, &oa) != 1)
 		goto fail;
 	x.resolved_at = it->a.received_at;
-	n = format_alert(&oa, &x, parts, FORMAT_MAX_PARTS);
+	n = route_format(ds->d.cfg, &oa, &x, c->id, 0, parts,
+			 FORMAT_MAX_PARTS);
 	alert_free(&oa);
 	if (n < 1)
 		goto fail;
@@ -888,14 +890,19 @@ void dispatch_refresh_alert(struct dispatch *ds, int64_t alert_id)
 	if (store_ack_get(ds->d.store, alert_id, by, sizeof(by),
 			  &x.acked_at) == 1)
 		x.acked_by = by;
-	np = format_alert(&a, &x, parts, FORMAT_MAX_PARTS);
 	n = store_deliveries(ds->d.store, alert_id, rows, ARRAY_LEN(rows));
-	for (int i = 0; i < n && np > 0; i++)
-		if (rows[i].state == DS_SENT && rows[i].message_id &&
-		    !(rows[i].flags & DF_PACKED) && !(rows[i].flags & DF_PLAIN))
+	for (int i = 0; i < n; i++) {
+		if (rows[i].state != DS_SENT || rows[i].message_id == 0 ||
+		    (rows[i].flags & (DF_PACKED | DF_PLAIN)))
+			continue;
+		/* each chat's own template */
+		np = route_format(ds->d.cfg, &a, &x, rows[i].chat_id, 0, parts,
+				  FORMAT_MAX_PARTS);
+		if (np > 0)
 			outbox_edit(ds->outbox, rows[i].chat_id,
 				    rows[i].message_id, parts[0], NULL);
-	for (int i = 0; i < np; i++)
-		free(parts[i]);
+		for (int k = 0; k < np; k++)
+			free(parts[k]);
+	}
 	alert_free(&a);
 }

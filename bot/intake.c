@@ -3,12 +3,12 @@
  */
 #include "intake.h"
 
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alerts/alert.h"
+#include "alerts/route.h"
 #include "alerts/store.h"
 #include "chats.h"
 #include "config.h"
@@ -36,48 +36,6 @@ struct intake *intake_new(const struct intake_deps *deps)
 void intake_free(struct intake *in)
 {
 	free(in);
-}
-
-static int route_matches(const struct route *r, const struct alert *a)
-{
-	if ((int)a->severity > r->min_severity)
-		return 0;
-	if (r->source[0] == '\0')
-		return 1;
-	return fnmatch(r->source, a->source ? a->source : "", 0) == 0;
-}
-
-static size_t dest_add(struct dest *out, size_t n, size_t max, int64_t chat,
-		       int64_t thread)
-{
-	for (size_t i = 0; i < n; i++)
-		if (out[i].chat_id == chat)
-			return n;
-	if (n < max) {
-		out[n].chat_id = chat;
-		out[n].thread_id = thread;
-		n++;
-	}
-	return n;
-}
-
-size_t intake_route(const struct config *cfg, const struct alert *a,
-		    struct dest *out, size_t max)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < cfg->nroutes; i++) {
-		const struct route *r = &cfg->routes[i];
-
-		if (!route_matches(r, a))
-			continue;
-		for (size_t j = 0; j < r->nchats; j++)
-			n = dest_add(out, n, max, r->chats[j], r->thread_id);
-	}
-	if (n == 0)
-		for (size_t j = 0; j < cfg->nchats; j++)
-			n = dest_add(out, n, max, cfg->chats[j], 0);
-	return n;
 }
 
 /* 1 and the original's id when a repeats a key that is still firing. */
@@ -112,7 +70,7 @@ int intake_submit(struct intake *in, struct alert *a,
 	a->received_at = in->d.clk->wall;
 	a->peer_uid = o->uid;
 	a->peer_pid = o->pid;
-	n = intake_route(in->d.cfg, a, dests, ARRAY_LEN(dests));
+	n = route_dests(in->d.cfg, a, dests, ARRAY_LEN(dests));
 	for (size_t i = 0; i < n; i++)
 		dests[i].chat_id = chats_resolve(in->d.chats, dests[i].chat_id);
 	if (intake_repeat(in, a, &orig)) {

@@ -18,7 +18,6 @@
 struct alert;
 struct chats;
 struct config;
-struct dest;
 struct mutes;
 struct stats;
 struct store;
@@ -52,10 +51,5 @@ int intake_submit(struct intake *in, struct alert *a,
 		  const struct intake_origin *o, char *err, size_t errlen);
 /* Counts input a transport refused before intake_submit. */
 void intake_refused(struct intake *in, enum intake_transport t);
-
-/* Destinations of an alert: the chats of every matching route, or the
- * default chats. Returns how many (<= max). */
-size_t intake_route(const struct config *cfg, const struct alert *a,
-		    struct dest *out, size_t max);
 
 #endif

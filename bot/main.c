@@ -7,6 +7,7 @@
  *   opsbot [-c FILE] send [-s SEV] [-S SOURCE] [-t TITLE] [-k KEY]
  *                        [--resolved] [--label k=v]... [--json] TEXT...
  *   opsbot [-c FILE] status [--json]
+ *   opsbot [-c FILE] route-test [--render] < alert.json
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -21,6 +22,8 @@
 #include <unistd.h>
 
 #include "alerts/listener.h"
+#include "alerts/route.h"
+#include "alerts/store.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -38,6 +41,7 @@ static void usage(FILE *f)
 "                             TEXT...\n"
 "       opsbot [-c FILE] send --json < lines.ndjson\n"
 "       opsbot [-c FILE] status [--json]\n"
+"       opsbot [-c FILE] route-test [--render] < alert.json\n"
 "\n"
 "  -c FILE      configuration (default: ./bot.conf, then /etc/opsbot/bot.conf)\n"
 "  send: -s/--severity, -S/--source, -t/--title, -k/--key, -u/--url,\n"
@@ -374,6 +378,96 @@ static int cmd_status(const struct config *cfg, int argc, char **argv)
 	return rc;
 }
 
+/* --- route-test --- */
+
+/* Which setting a template text came from, for route-test's output. */
+static const char *template_origin(const struct config *cfg, const char *t,
+				   char *buf, size_t len)
+{
+	if (t == NULL)
+		return "built-in layout";
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (config_template(cfg, &cfg->routes[i].tpl) == t) {
+			snprintf(buf, len, "routes[%zu] template", i);
+			return buf;
+		}
+	return "delivery template";
+}
+
+static void print_parts(const struct config *cfg, const struct alert *a,
+			int64_t chat)
+{
+	char *parts[FORMAT_MAX_PARTS];
+	int n = route_format(cfg, a, NULL, chat, 0, parts, FORMAT_MAX_PARTS);
+
+	for (int k = 0; k < n; k++) {
+		printf("  --- message part %d/%d ---\n%s\n", k + 1, n, parts[k]);
+		free(parts[k]);
+	}
+}
+
+/* Reads one alert (JSON) from stdin and says where it would go and why,
+ * without the daemon: the configuration's routes, nothing else. */
+static int cmd_route_test(const struct config *cfg, int argc, char **argv)
+{
+	struct dest dests[CONFIG_MAX_CHATS * 2];
+	char *line = NULL, why[1024], err[256], origin[64];
+	size_t cap = 0, n, matched = 0;
+	int render = argc > 1 && strcmp(argv[1], "--render") == 0;
+	struct alert a;
+	ssize_t len;
+
+	if (argc > 1 && !render) {
+		usage(stderr);
+		return 2;
+	}
+	len = getdelim(&line, &cap, '\0', stdin);
+	if (len <= 0) {
+		fprintf(stderr, "opsbot: route-test reads one alert (JSON) "
+			"from stdin\n");
+		free(line);
+		return 1;
+	}
+	if ((size_t)len > cfg->max_line) {
+		fprintf(stderr, "opsbot: line: longer than %zu bytes\n",
+			cfg->max_line);
+		free(line);
+		return 1;
+	}
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	if (alert_parse(line, (size_t)len, &a, err, sizeof(err)) != 0) {
+		fprintf(stderr, "opsbot: %s\n", err);
+		free(line);
+		return 1;
+	}
+	free(line);
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		int hit = route_match(&cfg->routes[i], &a, why, sizeof(why));
+
+		matched += hit;
+		printf("routes[%zu]: %s: %s\n", i, hit ? "matches" :
+		       "does not match", why);
+	}
+	n = route_dests(cfg, &a, dests, ARRAY_LEN(dests));
+	printf("%s:\n", matched ? "destinations" :
+	       "destinations: the default chats (telegram.chats), no route "
+	       "matched");
+	for (size_t i = 0; i < n; i++) {
+		const char *t = route_template(cfg, &a, dests[i].chat_id);
+
+		printf("  chat %lld", (long long)dests[i].chat_id);
+		if (dests[i].thread_id)
+			printf(" thread %lld", (long long)dests[i].thread_id);
+		printf(" (%s)\n", template_origin(cfg, t, origin,
+						  sizeof(origin)));
+		if (render)
+			print_parts(cfg, &a, dests[i].chat_id);
+	}
+	alert_free(&a);
+	return 0;
+}
+
 /* The token sits in the daemon's memory (and in every request URL): no
  * core file may carry it to disk. */
 static void no_core_files(void)
@@ -444,6 +538,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "status") == 0) {
 		config_or_exit(cfg, config_path(cfile), 1);
 		rc = cmd_status(cfg, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "route-test") == 0) {
+		config_or_exit(cfg, config_path(cfile), 1);
+		rc = cmd_route_test(cfg, argc - optind, argv + optind);
 	} else if (strcmp(cmd, "run") == 0) {
 		config_or_exit(cfg, config_path(cfile), 0);
 		rc = cmd_run(cfg, verbose);

@@ -26,9 +26,8 @@ struct tg {
 	struct xfer *x;
 	char base[1024]; /* <api_url>/bot<token>/ : never logged */
 	char token[256]; /* scrubbed from answers */
-	char proxy[512];
+	char proxy[512];    /* may hold a password: never logged */
 	char no_proxy[512];
-	int has_proxy, has_no_proxy;
 	long connect_timeout;
 	long request_timeout;
 	size_t max_response;
@@ -51,14 +50,9 @@ struct tg *tg_new(struct xfer *x, const struct tg_opts *o, char *err,
 		free(tg);
 		return NULL;
 	}
-	if (o->proxy) {
-		tg->has_proxy = 1;
-		str_copy(tg->proxy, o->proxy, sizeof(tg->proxy));
-	}
-	if (o->no_proxy) {
-		tg->has_no_proxy = 1;
-		str_copy(tg->no_proxy, o->no_proxy, sizeof(tg->no_proxy));
-	}
+	str_copy(tg->proxy, o->proxy ? o->proxy : "", sizeof(tg->proxy));
+	str_copy(tg->no_proxy, o->no_proxy ? o->no_proxy : "",
+		 sizeof(tg->no_proxy));
 	tg->x = x;
 	tg->stats = o->stats;
 	tg->clk = o->clk;
@@ -143,8 +137,8 @@ int tg_call(struct tg *tg, const char *method, char *body, long timeout,
 		.connect_timeout = tg->connect_timeout,
 		.timeout = timeout ? timeout : tg->request_timeout,
 		.max_response = tg->max_response,
-		.proxy = tg->has_proxy ? tg->proxy : NULL,
-		.no_proxy = tg->has_no_proxy ? tg->no_proxy : NULL,
+		.proxy = tg->proxy,
+		.no_proxy = tg->no_proxy,
 	};
 	struct call *c;
 	int rc;

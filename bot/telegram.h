@@ -26,7 +26,7 @@ struct tg_opts {
 	long connect_timeout; /* s */
 	long request_timeout; /* s */
 	size_t max_response;  /* bytes */
-	const char *proxy;    /* NULL: libcurl's environment */
+	const char *proxy;    /* telegram.proxy; NULL/"": the environment */
 	const char *no_proxy;
 	struct stats *stats;      /* every answer is counted here */
 	const struct clock *clk;  /* for the stats' wall times */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "proxy.h"
 #include "util.h"
 
 struct call {
@@ -137,10 +138,8 @@ static int call_setup(struct call *c, const struct xfer_req *r)
 	}
 	if (r->userpwd)
 		curl_easy_setopt(e, CURLOPT_USERPWD, r->userpwd);
-	if (r->proxy)
-		curl_easy_setopt(e, CURLOPT_PROXY, r->proxy);
-	if (r->no_proxy)
-		curl_easy_setopt(e, CURLOPT_NOPROXY, r->no_proxy);
+	if (proxy_apply(e, r->proxy, r->no_proxy) != 0)
+		return -1;
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, c);

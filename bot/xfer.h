@@ -25,8 +25,8 @@ struct xfer_req {
 	long connect_timeout;     /* s */
 	long timeout;             /* s, total */
 	size_t max_response;      /* bytes kept; over it the transfer fails */
-	const char *proxy;        /* NULL = libcurl's environment; "" = none */
-	const char *no_proxy;     /* NULL = environment */
+	const char *proxy;        /* NULL or "": libcurl's environment */
+	const char *no_proxy;     /* with a proxy: the only exceptions */
 };
 
 struct xfer_result {

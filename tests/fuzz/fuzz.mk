@@ -1,6 +1,6 @@
 # fuzz.mk - libFuzzer targets (included by the Makefile).
 #
-#   make fuzz-build          builds build/fuzz/fuzz_{alert,tgreply,format,config}
+#   make fuzz-build          builds build/fuzz/fuzz_{alert,tgreply,format,config,template}
 #   make fuzz                builds, then runs each for FUZZ_SECONDS (default 30)
 #   make fuzz FUZZ_SECONDS=300 FUZZ_TARGETS="alert format"
 #   make fuzz-NAME           runs one target (e.g. make fuzz-format)
@@ -19,7 +19,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS ?= alert tgreply format config
+FUZZ_TARGETS ?= alert tgreply format config template
 FUZZ_DIR     := build/fuzz
 FUZZ_FLAGS   ?=
 
@@ -29,6 +29,7 @@ FUZZ_MAXLEN_alert   ?= 8192
 FUZZ_MAXLEN_tgreply ?= 4096
 FUZZ_MAXLEN_config  ?= 4096
 FUZZ_MAXLEN_format  ?= 20000
+FUZZ_MAXLEN_template ?= 16384
 
 FUZZ_SAN    := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer

@@ -15,6 +15,10 @@
 #include "bot/config.c"
 #include "bot/util.c"
 #include "alerts/severity.c"
+#include "alerts/template.c"
+#include "alerts/format.c"
+#include "alerts/tghtml.c"
+#include "alerts/alert.c"
 #include "tests/fuzz/fuzz.h"
 
 /* libconfig 1.5's parser leaks a string token when a syntax error follows

@@ -31,6 +31,7 @@
 #include "alerts/alert.c"
 #include "bot/tgapi.c"
 #include "bot/config.c"
+#include "alerts/template.c"
 #include "bot/backoff.c"
 #include "bot/rng.c"
 #include "commands/commands.c"

@@ -12,6 +12,10 @@
 #include "bot/config.c"
 #include "bot/util.c"
 #include "alerts/severity.c"
+#include "alerts/template.c"
+#include "alerts/format.c"
+#include "alerts/tghtml.c"
+#include "alerts/alert.c"
 
 /* libconfig 1.5's parser drops a string token without freeing it when a
  * syntax error follows it (e.g. a file that is just "x"): its bug, not

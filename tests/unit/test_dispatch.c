@@ -33,6 +33,7 @@
 #include "alerts/alert.c"
 #include "bot/tgapi.c"
 #include "bot/config.c"
+#include "alerts/template.c"
 #include "bot/backoff.c"
 #include "bot/breaker.c"
 #include "bot/rng.c"
