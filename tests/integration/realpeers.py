@@ -366,6 +366,16 @@ class Alertmanager(_Process):
         st, _ = http_json("GET", self.url + "/-/ready", timeout=1.0)
         return st == 200
 
+    def reload(self, config=None):
+        """Rewrites the config (self.config, or the one given) and has the
+        running Alertmanager load it (POST /-/reload)."""
+        if config is not None:
+            self.config = config
+        self.write_config()
+        st, r = http_json("POST", self.url + "/-/reload")
+        if st != 200:
+            raise AssertionError("reload -> %s %r" % (st, r))
+
     # --- API v2 ---
     def api(self, method, path, body=None):
         return http_json(method, self.url + "/api/v2" + path, body)

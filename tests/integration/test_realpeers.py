@@ -92,6 +92,24 @@ def test_am_webhook_firing_then_resolved():
         _check_fixture("alertmanager_real_resolved.json", resolved)
 
 
+def test_am_webhook_refused_then_fixed_is_sent_again():
+    # What the intake's 401 test relies on: Alertmanager 0.25 does not
+    # retry a 4xx within a notification, but the group's next flush
+    # (group_interval) sends again, since nothing was logged as sent.
+    require_alertmanager()
+    with WebhookSink(status=401) as sink, \
+            Alertmanager(sink.url, bearer_token="wrong") as am:
+        am.post_alerts([am_alert("Refused", instance="r1")])
+        wait_until(lambda: len(sink.received) >= 2, 10, "two refused posts")
+        sink.status = 200
+        wait_until(lambda: any(r["answered"] == 200 for r in sink.received),
+                   10, "a post after the fix")
+        assert all(r["body"]["alerts"][0]["labels"]["alertname"] == "Refused"
+                   for r in sink.received)
+        am.reload()  # the helper rewrites and reloads the same config
+        assert am.running()
+
+
 def test_am_cluster_of_two_forms_and_gossips_silences():
     require_alertmanager()
     with WebhookSink() as sink, AlertmanagerCluster(2, webhook_url=sink.url) \
