@@ -1,19 +1,31 @@
 """run.py - opsbot's benchmarks (make bench). Prints figures; asserts
 nothing. Each part starts its own daemon (and emulator) in a temp dir.
 
-  BENCH=ingest,latency,storm,memory,idle   parts to run (default: all)
+  BENCH=ingest,latency,storm,am_storm,http_ingest,memory,idle
+                                           parts to run (default: all)
   IDLE_SECONDS=600                         idle CPU window (default 60)
+
+Beside them, with the real Alertmanager (Debian prometheus-alertmanager):
+  am_storm     1,000 alerts through Alertmanager's own telegram_config, and
+               through Alertmanager -> opsbot's HTTP intake, into the emulator
+  http_ingest  POST /api/v1/alerts (1,000-alert arrays and single alerts,
+               one client) beside Alertmanager's POST /api/v2/alerts
+The opsbot half of each prints "skipped: no HTTP intake" until the daemon
+has one (DESIGN.md "HTTP intake").
 """
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from harness import Harness, LineReader, wait_until  # noqa: E402
+from harness import GROUP, TOKEN, Harness, LineReader, wait_until  # noqa
+from marks import Skip  # noqa: E402
+import realpeers  # noqa: E402
 
 BIN = os.environ.get("BENCHBIN", os.path.join(ROOT, "build", "bench"))
 
@@ -167,8 +179,240 @@ def idle(seconds):
         h.close()
 
 
+# ------------------------------------------- against the real Alertmanager
+
+HTTP_TOKEN = "bench-http-token-0123456789"
+AM_GROUP_BY = ("instance",)  # 37 instances: 37 groups of ~27 alerts
+# group_interval is Alertmanager's default: with 10s its 37 notifiers,
+# retrying without waiting out retry_after, kept the chat blocked (8
+# messages and 6,159 429s in 300 s); with 5m they get through.
+AM_GROUP_WAIT, AM_GROUP_INTERVAL = "1s", "5m"
+# one line per alert, so "all visible" means each alert's summary is shown
+AM_MESSAGE = ('{{ range .Alerts }}{{ .Status }}: {{ .Annotations.summary }}'
+              '\n{{ end }}')
+
+
+def storm_alerts(n):
+    """n distinct alerts for Alertmanager's API; summary "P0042" etc."""
+    sev = ["critical", "error", "warning", "info"]
+    return [realpeers.am_alert(
+        "ProbeFailed", instance="web%d" % (i % 37), probe="p%d" % i,
+        severity=sev[i % 4],
+        annotations={"summary": "Probe P%04d failed" % i,
+                     "description": "HTTP check of https://svc%d.example/"
+                                    "health timed out" % i})
+        for i in range(n)]
+
+
+def wait_visible(emu, n, t0, timeout):
+    """Seconds from t0 until every "P%04d" of 0..n-1 is in the chat, or
+    None after timeout."""
+    want = {"P%04d" % i for i in range(n)}
+    while time.time() - t0 < timeout:
+        text = "\n".join(m["text"] for m in emu.messages())
+        if all(w in text for w in want):
+            return time.time() - t0
+        time.sleep(0.5)
+    return None
+
+
+def storm_line(emu, n, took, timeout):
+    st = emu.stats()
+    shown = "all visible after %.1f s" % took if took is not None else \
+        "NOT all visible after %d s" % timeout
+    return "%s, %d messages, %d x 429" % (shown, len(emu.messages()),
+                                          st.get("rate_limited", 0))
+
+
+def start_http_daemon(name, start_emulator=True):
+    """A daemon with the HTTP intake on a free loopback port and a bearer
+    token: (harness, port), or (None, reason) when this build has no
+    intake (the config is refused, or nothing listens on the port)."""
+    port = realpeers.free_port()
+    h = Harness(name, start_emulator=start_emulator)
+    tf = os.path.join(h.dir, "http-token")
+    with open(os.open(tf, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(HTTP_TOKEN + "\n")
+    h.extra_conf = realpeers.opsbot_http_conf(port, tf)
+    h.write_conf()
+    try:
+        h.start()
+        end = time.monotonic() + 3
+        while True:
+            try:
+                realpeers.http_json("GET", "http://127.0.0.1:%d/healthz"
+                                    % port, timeout=2)
+                return h, port
+            except OSError:
+                if time.monotonic() > end:
+                    raise AssertionError("nothing listens on %d" % port)
+                time.sleep(0.1)
+    except AssertionError as e:
+        h.close()
+        lines = str(e).splitlines() or ["?"]
+        why = [ln for ln in lines[1:] if "http" in ln.lower()]
+        return None, (why or lines)[0].strip()[:120]
+
+
+def am_storm_telegram(n, timeout):
+    """Alertmanager -> its own telegram_config -> emulator."""
+    h = Harness("bench-am-tg")  # emulator only
+    try:
+        tg = realpeers.telegram_receiver(h.emu.api_url, TOKEN, GROUP,
+                                         message=AM_MESSAGE)
+        with realpeers.Alertmanager(
+                telegram=tg, group_by=AM_GROUP_BY, group_wait=AM_GROUP_WAIT,
+                group_interval=AM_GROUP_INTERVAL) as am:
+            t0 = time.time()
+            am.post_alerts(storm_alerts(n))
+            took = wait_visible(h.emu, n, t0, timeout)
+            return storm_line(h.emu, n, took, timeout)
+    finally:
+        h.close()
+
+
+def am_storm_opsbot(n, timeout):
+    """Alertmanager -> webhook -> opsbot's HTTP intake
+    (POST /api/v1/alertmanager, bearer token) -> emulator. Written against
+    DESIGN.md "HTTP intake"; skipped while the daemon has none."""
+    h, port = start_http_daemon("bench-am-ops")
+    if h is None:
+        return "skipped: no HTTP intake (%s)" % port
+    try:
+        hook = "http://127.0.0.1:%d/api/v1/alertmanager" % port
+        with realpeers.Alertmanager(
+                hook, bearer_token=HTTP_TOKEN, group_by=AM_GROUP_BY,
+                group_wait=AM_GROUP_WAIT,
+                group_interval=AM_GROUP_INTERVAL) as am:
+            t0 = time.time()
+            am.post_alerts(storm_alerts(n))
+            took = wait_visible(h.emu, n, t0, timeout)
+            line = storm_line(h.emu, n, took, timeout)
+            sent = h.sql("SELECT COUNT(*) FROM deliveries WHERE state=2")
+            return "%s; %d deliveries sent" % (line, sent[0][0])
+    finally:
+        h.close()
+
+
+def am_storm(n=1000, timeout=300):
+    try:
+        realpeers.require_alertmanager()
+    except Skip as e:
+        print("am_storm: skipped: %s" % e)
+        return
+    print("storm of %d alerts via Prometheus Alertmanager 0.25 into one "
+          "supergroup (group_by %s, group_wait %s, group_interval %s):"
+          % (n, list(AM_GROUP_BY), AM_GROUP_WAIT, AM_GROUP_INTERVAL))
+    print("  Alertmanager telegram_config:  %s" % am_storm_telegram(n, timeout))
+    sys.stdout.flush()
+    print("  Alertmanager -> opsbot:        %s" % am_storm_opsbot(n, timeout))
+
+
+def http_requests(port, path, bodies, token=None):
+    """Sends each body as a POST on one keep-alive connection, one request
+    at a time (each answer read before the next request): (seconds,
+    {status: count})."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    auth = "Authorization: Bearer %s\r\n" % token if token else ""
+    head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s"
+            "Content-Type: application/json\r\nContent-Length: %%d\r\n\r\n"
+            % (path, port, auth))
+    reqs = [(head % len(b)).encode() + b for b in bodies]
+    codes = {}
+    buf = b""
+    t0 = time.monotonic()
+    try:
+        for r in reqs:
+            s.sendall(r)
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise OSError("connection closed")
+                buf += chunk
+            hdr, buf = buf.split(b"\r\n\r\n", 1)
+            lines = hdr.decode("latin-1").split("\r\n")
+            code = int(lines[0].split()[1])
+            clen = 0
+            for ln in lines[1:]:
+                k, _, v = ln.partition(":")
+                if k.strip().lower() == "content-length":
+                    clen = int(v)
+            while len(buf) < clen:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise OSError("connection closed")
+                buf += chunk
+            buf = buf[clen:]
+            codes[code] = codes.get(code, 0) + 1
+    finally:
+        s.close()
+    return time.monotonic() - t0, codes
+
+
+def ingest_line(took, n_alerts, n_reqs, codes):
+    ok = sum(v for k, v in codes.items() if 200 <= k < 300)
+    bad = {k: v for k, v in codes.items() if not 200 <= k < 300}
+    return "%8.0f alerts/s  (%d alerts in %d requests%s)" % (
+        n_alerts / took, n_alerts, n_reqs,
+        "" if ok == n_reqs else "; NOT ok: %r" % bad)
+
+
+def http_ingest(n_batches=20, batch=1000, n_single=3000):
+    print("HTTP ingest, one client, each request answered before the next:")
+    # opsbot: answered after its commit (durable), Telegram unreachable
+    h, port = start_http_daemon("bench-http", start_emulator=False)
+    if h is None:
+        print("  opsbot POST /api/v1/alerts:         skipped: no HTTP intake "
+              "(%s)" % port)
+    else:
+        try:
+            def ops(i):
+                return {"severity": "warning", "source": "web%d" % (i % 37),
+                        "title": "Probe failed %d" % i,
+                        "text": "HTTP check timed out"}
+            arrays = [json.dumps([ops(b * batch + i) for i in range(batch)])
+                      .encode() for b in range(n_batches)]
+            took, codes = http_requests(port, "/api/v1/alerts", arrays,
+                                        HTTP_TOKEN)
+            print("  opsbot %d-alert arrays (durable):   %s" % (
+                batch, ingest_line(took, n_batches * batch, n_batches,
+                                   codes)))
+            singles = [json.dumps(ops(i)).encode() for i in range(n_single)]
+            took, codes = http_requests(port, "/api/v1/alerts", singles,
+                                        HTTP_TOKEN)
+            print("  opsbot single alerts (durable):     %s" % ingest_line(
+                took, n_single, n_single, codes))
+        finally:
+            h.close()
+    sys.stdout.flush()
+    try:
+        realpeers.require_alertmanager()
+    except Skip as e:
+        print("  Alertmanager: skipped: %s" % e)
+        return
+    # Alertmanager: in memory, not durable; a receiver with no integration
+    # so notifications cost nothing
+    with realpeers.Alertmanager(receiver={}) as am:
+        def amal(i):
+            return {"labels": {"alertname": "ProbeFailed",
+                               "instance": "web%d" % (i % 37),
+                               "probe": "p%d" % i, "severity": "warning"},
+                    "annotations": {"summary": "Probe failed %d" % i}}
+        arrays = [json.dumps([amal(b * batch + i) for i in range(batch)])
+                  .encode() for b in range(n_batches)]
+        took, codes = http_requests(am.port, "/api/v2/alerts", arrays)
+        print("  Alertmanager %d-alert arrays (mem): %s" % (
+            batch, ingest_line(took, n_batches * batch, n_batches, codes)))
+        singles = [json.dumps([amal(10 ** 6 + i)]).encode()
+                   for i in range(n_single)]
+        took, codes = http_requests(am.port, "/api/v2/alerts", singles)
+        print("  Alertmanager single alerts (mem):   %s" % ingest_line(
+            took, n_single, n_single, codes))
+
+
 def main():
-    parts = os.environ.get("BENCH", "ingest,latency,storm,memory,idle")
+    parts = os.environ.get("BENCH", "ingest,latency,storm,am_storm,"
+                           "http_ingest,memory,idle")
     for p in parts.split(","):
         if p == "idle":
             idle(int(os.environ.get("IDLE_SECONDS", "60")))

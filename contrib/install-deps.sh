@@ -1,6 +1,8 @@
 #!/bin/sh
-# install-deps.sh - installs opsbot's missing build dependencies from Debian.
-# Called by the Makefile when pkg-config cannot find one; safe to run by hand.
+# install-deps.sh - installs opsbot's missing build dependencies from Debian,
+# and the Alertmanager and Prometheus binaries its integration tests run.
+# Called by the Makefile when pkg-config cannot find one, and before the
+# integration tests when a binary is missing; safe to run by hand.
 # Uses apt-get as root, or sudo when available; otherwise names what to install.
 set -u
 pkgs=""
@@ -20,6 +22,8 @@ fi
 command -v python3 >/dev/null 2>&1 || pkgs="$pkgs python3"
 command -v cc >/dev/null 2>&1 || pkgs="$pkgs gcc"
 command -v promtool >/dev/null 2>&1 || pkgs="$pkgs prometheus" # tests
+# The integration tests run the real Alertmanager (and Prometheus, above).
+[ -x /usr/bin/prometheus-alertmanager ] || pkgs="$pkgs prometheus-alertmanager"
 [ -z "$pkgs" ] && exit 0
 
 if [ "$(id -u)" = 0 ]; then

@@ -6,3 +6,8 @@ def serial(fn):
     that CPU contention from other tests would distort."""
     fn.serial = True
     return fn
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here (a missing binary); run.py
+    reports it as skipped with this message, not as a failure."""

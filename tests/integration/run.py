@@ -21,6 +21,9 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from marks import Skip  # noqa: E402
+
+SKIPPED = 77  # a test's exit status when it raised Skip
 
 
 def load(filt):
@@ -48,6 +51,9 @@ def run_one(full):
             try:
                 f()
                 return 0
+            except Skip as e:
+                print("    skipped: %s" % e)
+                return SKIPPED
             except Exception:
                 traceback.print_exc()
                 return 1
@@ -65,11 +71,14 @@ def spawn(full):
 
 def report(result, counts):
     full, rc, out, took = result
-    counts[rc != 0] += 1
-    print("%s %-66s %6.2fs" % ("ok  " if rc == 0 else "FAIL", full, took),
-          flush=True)
+    if rc == SKIPPED:
+        counts[2] += 1
+    else:
+        counts[rc != 0] += 1
+    mark = {0: "ok  ", SKIPPED: "skip"}.get(rc, "FAIL")
+    print("%s %-66s %6.2fs" % (mark, full, took), flush=True)
     if out.strip():
-        sys.stdout.write(out if rc else "".join(
+        sys.stdout.write(out if rc not in (0, SKIPPED) else "".join(
             l for l in out.splitlines(True) if l.startswith("    ")))
         sys.stdout.flush()
 
@@ -85,13 +94,14 @@ def main():
     tests = load(a.filter)
     par = [n for n, f in tests if not getattr(f, "serial", False)]
     ser = [n for n, f in tests if getattr(f, "serial", False)]
-    counts = [0, 0]
+    counts = [0, 0, 0]  # passed, failed, skipped
     with concurrent.futures.ThreadPoolExecutor(max(1, a.j)) as ex:
         for r in ex.map(spawn, par):
             report(r, counts)
     for n in ser:
         report(spawn(n), counts)
-    print("integration: %d passed, %d failed" % (counts[0], counts[1]))
+    print("integration: %d passed, %d failed%s" % (
+        counts[0], counts[1], ", %d skipped" % counts[2] if counts[2] else ""))
     return 1 if counts[1] else 0
 
 
