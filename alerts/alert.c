@@ -433,7 +433,7 @@ static int check_label(const cJSON *l, size_t idx, const cJSON *first,
 }
 
 /* The members of obj, counted up to max, each checked by check_label. */
-static int check_labels(const cJSON *obj, size_t max, int marked,
+static int labels_walk(const cJSON *obj, size_t max, int marked,
     size_t *count, char *err, size_t errlen)
 {
 	size_t n = 0;
@@ -456,7 +456,7 @@ int alert_labels_check(const cJSON *obj, size_t max, char *err,
 
 	if (obj == NULL || !cJSON_IsObject(obj))
 		return err_set(err, errlen, "labels: expected an object");
-	return check_labels(obj, max, 1, &n, err, errlen);
+	return labels_walk(obj, max, 1, &n, err, errlen);
 }
 
 static int parse_labels(const cJSON *item, int marked, struct alert *a,
@@ -468,7 +468,7 @@ static int parse_labels(const cJSON *item, int marked, struct alert *a,
 		return 0;
 	if (!cJSON_IsObject(item))
 		return err_set(err, errlen, "labels: expected an object");
-	if (check_labels(item, ALERT_MAX_LABELS, marked, &n, err, errlen) != 0)
+	if (labels_walk(item, ALERT_MAX_LABELS, marked, &n, err, errlen) != 0)
 		return -1;
 	if (n == 0)
 		return 0;
