@@ -408,6 +408,7 @@ static int check_label(const cJSON *l, size_t idx, const cJSON *first,
 {
 	char what[QUOTE_MAX + 32];
 	size_t nlen;
+	int dup = 0;
 
 	if (l->string == NULL)
 		return err_set(err, errlen, "labels: entry without a name");
@@ -415,17 +416,23 @@ static int check_label(const cJSON *l, size_t idx, const cJSON *first,
 	if (marked && memchr(l->string, NUL_MARK, nlen) != NULL)
 		return err_set(err, errlen,
 		    "labels: a label name contains a NUL character");
-	label_field(what, sizeof(what), l->string, idx);
 	if (nlen == 0)
 		return err_set(err, errlen, "labels: empty label name");
+	/* At most ALERT_MAX_LABELS entries, so this stays cheap. */
+	for (const cJSON *o = first; o != l && !dup; o = o->next)
+		dup = strcmp(o->string, l->string) == 0;
+	if (nlen <= ALERT_MAX_LABEL_NAME && !dup && cJSON_IsString(l) &&
+	    l->valuestring != NULL &&
+	    check_string("", l->valuestring, strlen(l->valuestring),
+	    ALERT_MAX_LABEL_VALUE, marked, NULL, 0) == 0)
+		return 0;
+	/* Only a bad label pays for naming it in the message. */
+	label_field(what, sizeof(what), l->string, idx);
 	if (nlen > ALERT_MAX_LABEL_NAME)
 		return err_set(err, errlen, "%s: label name longer than %d bytes",
 		    what, ALERT_MAX_LABEL_NAME);
-	/* At most ALERT_MAX_LABELS entries, so this stays cheap. */
-	for (const cJSON *o = first; o != l; o = o->next)
-		if (strcmp(o->string, l->string) == 0)
-			return err_set(err, errlen, "%s: given more than once",
-			    what);
+	if (dup)
+		return err_set(err, errlen, "%s: given more than once", what);
 	if (!cJSON_IsString(l) || l->valuestring == NULL)
 		return err_set(err, errlen, "%s: expected a string", what);
 	return check_string(what, l->valuestring, strlen(l->valuestring),

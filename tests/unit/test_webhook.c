@@ -979,6 +979,54 @@ static void test_generic(void **state)
 	    " byte 12)");
 }
 
+/* alert_from_json on a parsed body decides exactly as alert_parse on the
+ * same bytes as a socket line: same verdict, same field error, same
+ * fields. */
+static void test_from_json_matches_socket(void **state)
+{
+	static const char *const lines[] = {
+		"{\"text\":\"x\",\"severity\":\"WARNING\",\"labels\":{\"a\":\"b\"}}",
+		"{\"title\":\"t\",\"status\":\"resolved\",\"key\":\"k\","
+		"\"url\":\"https://x.example/\",\"source\":\"\"}",
+		"{\"text\":\"x\",\"labels\":{\"a\":1}}",
+		"{\"text\":\"x\",\"text\":\"y\"}",
+		"{\"text\":\"\\u0000\"}",
+		"{\"t\\u0000\":1,\"text\":\"x\"}",
+		"{\"text\":\"x\",\"url\":\"http:///\"}",
+		"{\"title\":\"\",\"text\":null}",
+		"{\"text\":\"x\",\"key\":\"\"}",
+	};
+	struct alert a, b;
+	char e1[256], e2[256];
+	cJSON *root;
+	int r1, r2;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(lines); i++) {
+		r1 = alert_parse(lines[i], strlen(lines[i]), &a, e1, sizeof(e1));
+		assert_int_equal(alert_json_parse(lines[i], strlen(lines[i]),
+						  &root, e2, sizeof(e2)), 0);
+		r2 = alert_from_json(root, &b, e2, sizeof(e2));
+		cJSON_Delete(root);
+		assert_int_equal(r1, r2);
+		if (r1 != 0) {
+			assert_string_equal(e1, e2);
+			continue;
+		}
+		assert_int_equal(a.severity, b.severity);
+		assert_int_equal(a.status, b.status);
+		assert_int_equal(a.peer_uid, b.peer_uid);
+		assert_true((a.title == NULL) == (b.title == NULL));
+		assert_true((a.source == NULL) == (b.source == NULL));
+		if (a.labels != NULL)
+			assert_string_equal(a.labels, b.labels);
+		if (a.url != NULL)
+			assert_string_equal(a.url, b.url);
+		alert_free(&a);
+		alert_free(&b);
+	}
+}
+
 static void test_kind_names(void **state)
 {
 	(void)state;
@@ -1025,6 +1073,7 @@ int main(void)
 		cmocka_unit_test(test_max_alerts),
 		cmocka_unit_test(test_bombs),
 		cmocka_unit_test(test_generic),
+		cmocka_unit_test(test_from_json_matches_socket),
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test(test_small_err_buffer),
 	};
