@@ -329,6 +329,60 @@ static void test_fixture_dir(void **state)
 	check_fixture_dir("grafana_", WEBHOOK_GRAFANA, "grafana:");
 }
 
+/* The payloads captured from the real Alertmanager 0.25 binary by the
+ * integration harness (tests/integration/test_realpeers.py): a group of
+ * two alerts firing, then both resolved. */
+static void test_am_real_capture(void **state)
+{
+	static const char *const links[] = {
+		"runbook=https://runbooks.example/disk-full"
+	};
+	struct result f, r;
+	cJSON *m;
+
+	(void)state;
+	fixture(WEBHOOK_ALERTMANAGER, "alertmanager_real_firing.json",
+		SEV_INFO, &f);
+	assert_int_equal(f.n, 2);
+	assert_int_equal(f.a[0].status, ALERT_FIRING);
+	assert_int_equal(f.a[0].severity, SEV_CRITICAL);
+	assert_int_equal(f.a[1].severity, SEV_WARNING);
+	assert_string_equal(f.a[0].key, "am:1751650d45bf7d6b");
+	assert_string_equal(f.a[1].key, "am:a7cefdeb4102dbc7");
+	assert_string_equal(f.a[0].title, "Disk almost full on db1");
+	assert_string_equal(f.a[0].text, "/var has 3% left");
+	assert_string_equal(f.a[0].source, "db1:9100");
+	assert_string_equal(f.a[1].source, "db2:9100");
+	assert_string_equal(f.a[0].url, "http://prometheus.example:9090/graph?"
+			    "g0.expr=node_filesystem_avail_bytes%20%3C%201e9&g0.tab=1");
+	assert_string_equal(f.a[0].labels, "{\"alertname\":\"DiskFull\","
+			    "\"instance\":\"db1:9100\",\"job\":\"node\","
+			    "\"severity\":\"critical\"}");
+	m = meta_of(&f.a[0]);
+	assert_string_equal(meta_str(m, "via"), "alertmanager");
+	assert_string_equal(meta_str(m, "externalURL"),
+			    "http://127.0.0.1:41499");
+	assert_string_equal(meta_str(m, "startsAt"), "2026-12-01T14:06:28.491Z");
+	assert_null(meta_str(m, "endsAt"));
+	assert_links(m, links, 1);
+	cJSON_Delete(m);
+
+	fixture(WEBHOOK_ALERTMANAGER, "alertmanager_real_resolved.json",
+		SEV_INFO, &r);
+	assert_int_equal(r.n, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(r.a[i].status, ALERT_RESOLVED);
+		/* Each resolution names the alert it fired as. */
+		assert_string_equal(r.a[i].key, f.a[i].key);
+		m = meta_of(&r.a[i]);
+		assert_string_equal(meta_str(m, "endsAt"),
+				    "2026-12-01T14:07:27.998Z");
+		cJSON_Delete(m);
+	}
+	result_free(&r);
+	result_free(&f);
+}
+
 /* --- Grafana --- */
 
 static void test_grafana_firing(void **state)
@@ -1059,6 +1113,7 @@ int main(void)
 		cmocka_unit_test(test_am_firing),
 		cmocka_unit_test(test_am_resolved),
 		cmocka_unit_test(test_fixture_dir),
+		cmocka_unit_test(test_am_real_capture),
 		cmocka_unit_test(test_grafana_firing),
 		cmocka_unit_test(test_grafana_to_am_endpoint),
 		cmocka_unit_test(test_severity_aliases),
