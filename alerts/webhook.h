@@ -77,8 +77,9 @@ struct webhook_opts {
  * of that many (NULL when 0): the caller alert_free()s each, then free()s
  * the array. Returns -1 with "[i] field: what is wrong" (i the 0-based
  * index in the body's alerts; a single generic object is [0]), or
- * "body: ..."/"alerts: ..."/"version: ..." for the payload as a whole, in
- * err; *out is then NULL and nothing needs freeing. All or nothing.
+ * "body: ..." or a payload-wide field ("alerts: ...", "version: ...",
+ * "status: ...", "externalURL: ...") for the payload as a whole, in err;
+ * *out is then NULL and nothing needs freeing. All or nothing.
  */
 int webhook_parse(enum webhook_kind kind, const char *body, size_t len,
 		  const struct webhook_opts *o, struct alert **out, char *err,
