@@ -1,6 +1,8 @@
 /*
  * alert.c - parser and validator for one NDJSON alert line of the socket
- * protocol (see alert.h and DESIGN.md "Socket protocol").
+ * protocol (see alert.h and DESIGN.md "Socket protocol"), and the same
+ * checks for the HTTP intake: a whole body (alert_json_parse) and one
+ * alert object in it (alert_from_json).
  *
  * The work per line is linear: one strict UTF-8 scan of the raw bytes, one
  * scan of the backslash escapes, one cJSON parse, one walk over the top
@@ -29,7 +31,7 @@
  * bytes: 0xFF never occurs in valid UTF-8 (the raw line was checked) nor in
  * cJSON's decoding of an escape, so finding it in a string means "NUL".
  */
-#define NUL_MARK 0xFF
+#define NUL_MARK ALERT_NUL_MARK
 
 enum field {
 	F_SEVERITY, F_SOURCE, F_TITLE, F_TEXT, F_KEY, F_STATUS, F_LABELS,
@@ -135,7 +137,8 @@ static long escape_value(const char *p)
  * apart from a real escape; backslashes outside strings are invalid JSON
  * that cJSON rejects anyway.
  */
-static int scan_escapes(const char *s, size_t n, char *err, size_t errlen)
+static int scan_escapes(const char *s, size_t n, const char *what,
+    char *err, size_t errlen)
 {
 	const char *p = s, *end = s + n;
 	int nul = 0;
@@ -150,17 +153,18 @@ static int scan_escapes(const char *s, size_t n, char *err, size_t errlen)
 		}
 		if (end - p < 6 || (v = escape_value(p)) < 0)
 			return err_set(err, errlen,
-			    "json: invalid \\u escape at byte %zu",
+			    "%s: invalid \\u escape at byte %zu", what,
 			    (size_t)(p - s));
 		if (v >= 0xDC00 && v <= 0xDFFF)
-			return err_set(err, errlen, "json: unpaired UTF-16 "
-			    "surrogate escape at byte %zu", (size_t)(p - s));
+			return err_set(err, errlen, "%s: unpaired UTF-16 "
+			    "surrogate escape at byte %zu", what,
+			    (size_t)(p - s));
 		if (v >= 0xD800 && v <= 0xDBFF) {
 			w = end - p >= 12 ? escape_value(p + 6) : -1;
 			if (w < 0xDC00 || w > 0xDFFF)
-				return err_set(err, errlen, "json: unpaired "
+				return err_set(err, errlen, "%s: unpaired "
 				    "UTF-16 surrogate escape at byte %zu",
-				    (size_t)(p - s));
+				    what, (size_t)(p - s));
 			p += 12;
 			continue;
 		}
@@ -336,17 +340,11 @@ static int parse_status(const cJSON *item, int marked, struct alert *a,
 	return 0;
 }
 
-static int parse_url(const cJSON *item, int marked, struct alert *a,
-    char *err, size_t errlen)
+/* What is wrong with v as an alert's url, or NULL if nothing is. */
+static const char *url_problem(const char *v)
 {
-	const char *v, *rest;
-	size_t len;
+	const char *rest;
 
-	if (get_string(item, F_URL, ALERT_MAX_URL, marked, &v, &len, err,
-	    errlen) != 0)
-		return -1;
-	if (v == NULL)
-		return 0;
 	/* Only links a chat client opens safely; the scheme is
 	 * case-insensitive (RFC 3986). */
 	if (strncasecmp(v, "http://", 7) == 0)
@@ -354,14 +352,35 @@ static int parse_url(const cJSON *item, int marked, struct alert *a,
 	else if (strncasecmp(v, "https://", 8) == 0)
 		rest = v + 8;
 	else
-		return err_set(err, errlen,
-		    "url: must start with http:// or https://");
+		return "must start with http:// or https://";
 	if (*rest == '\0' || *rest == '/')
-		return err_set(err, errlen, "url: missing host");
+		return "missing host";
 	for (const char *p = v; *p != '\0'; p++)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7F)
-			return err_set(err, errlen,
-			    "url: contains a space or control character");
+			return "contains a space or control character";
+	return NULL;
+}
+
+int alert_url_ok(const char *v)
+{
+	return v != NULL && strlen(v) <= ALERT_MAX_URL &&
+	    strchr(v, NUL_MARK) == NULL && utf8_valid(v, strlen(v)) &&
+	    url_problem(v) == NULL;
+}
+
+static int parse_url(const cJSON *item, int marked, struct alert *a,
+    char *err, size_t errlen)
+{
+	const char *v, *problem;
+	size_t len;
+
+	if (get_string(item, F_URL, ALERT_MAX_URL, marked, &v, &len, err,
+	    errlen) != 0)
+		return -1;
+	if (v == NULL)
+		return 0;
+	if ((problem = url_problem(v)) != NULL)
+		return err_set(err, errlen, "url: %s", problem);
 	if ((a->url = dup_n(v, len)) == NULL)
 		return err_set(err, errlen, "url: out of memory");
 	return 0;
@@ -389,6 +408,7 @@ static int check_label(const cJSON *l, size_t idx, const cJSON *first,
 {
 	char what[QUOTE_MAX + 32];
 	size_t nlen;
+	int dup = 0;
 
 	if (l->string == NULL)
 		return err_set(err, errlen, "labels: entry without a name");
@@ -396,21 +416,54 @@ static int check_label(const cJSON *l, size_t idx, const cJSON *first,
 	if (marked && memchr(l->string, NUL_MARK, nlen) != NULL)
 		return err_set(err, errlen,
 		    "labels: a label name contains a NUL character");
-	label_field(what, sizeof(what), l->string, idx);
 	if (nlen == 0)
 		return err_set(err, errlen, "labels: empty label name");
+	/* At most ALERT_MAX_LABELS entries, so this stays cheap. */
+	for (const cJSON *o = first; o != l && !dup; o = o->next)
+		dup = strcmp(o->string, l->string) == 0;
+	if (nlen <= ALERT_MAX_LABEL_NAME && !dup && cJSON_IsString(l) &&
+	    l->valuestring != NULL &&
+	    check_string("", l->valuestring, strlen(l->valuestring),
+	    ALERT_MAX_LABEL_VALUE, marked, NULL, 0) == 0)
+		return 0;
+	/* Only a bad label pays for naming it in the message. */
+	label_field(what, sizeof(what), l->string, idx);
 	if (nlen > ALERT_MAX_LABEL_NAME)
 		return err_set(err, errlen, "%s: label name longer than %d bytes",
 		    what, ALERT_MAX_LABEL_NAME);
-	/* At most ALERT_MAX_LABELS entries, so this stays cheap. */
-	for (const cJSON *o = first; o != l; o = o->next)
-		if (strcmp(o->string, l->string) == 0)
-			return err_set(err, errlen, "%s: given more than once",
-			    what);
+	if (dup)
+		return err_set(err, errlen, "%s: given more than once", what);
 	if (!cJSON_IsString(l) || l->valuestring == NULL)
 		return err_set(err, errlen, "%s: expected a string", what);
 	return check_string(what, l->valuestring, strlen(l->valuestring),
 	    ALERT_MAX_LABEL_VALUE, marked, err, errlen);
+}
+
+/* The members of obj, counted up to max, each checked by check_label. */
+static int labels_walk(const cJSON *obj, size_t max, int marked,
+    size_t *count, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	for (const cJSON *l = obj->child; l != NULL; l = l->next, n++) {
+		if (n == max)
+			return err_set(err, errlen, "labels: more than %zu entries",
+			    max);
+		if (check_label(l, n, obj->child, marked, err, errlen) != 0)
+			return -1;
+	}
+	*count = n;
+	return 0;
+}
+
+int alert_labels_check(const cJSON *obj, size_t max, char *err,
+    size_t errlen)
+{
+	size_t n;
+
+	if (obj == NULL || !cJSON_IsObject(obj))
+		return err_set(err, errlen, "labels: expected an object");
+	return labels_walk(obj, max, 1, &n, err, errlen);
 }
 
 static int parse_labels(const cJSON *item, int marked, struct alert *a,
@@ -422,13 +475,8 @@ static int parse_labels(const cJSON *item, int marked, struct alert *a,
 		return 0;
 	if (!cJSON_IsObject(item))
 		return err_set(err, errlen, "labels: expected an object");
-	for (const cJSON *l = item->child; l != NULL; l = l->next, n++) {
-		if (n == ALERT_MAX_LABELS)
-			return err_set(err, errlen, "labels: more than %d entries",
-			    ALERT_MAX_LABELS);
-		if (check_label(l, n, item->child, marked, err, errlen) != 0)
-			return -1;
-	}
+	if (labels_walk(item, ALERT_MAX_LABELS, marked, &n, err, errlen) != 0)
+		return -1;
 	if (n == 0)
 		return 0;
 	/* Every member is now a checked string, so printing the parsed
@@ -512,9 +560,29 @@ static const char *json_kind(const cJSON *v)
 	return "something else";
 }
 
+/*
+ * How errors name the input: a socket line ("line: ..." for its bytes,
+ * "json: ..." for its syntax, and it must be an object) or an HTTP body
+ * ("body: ..." for both, any JSON value).
+ */
+struct source_names {
+	const char *raw;
+	const char *json;
+	const char *expected;
+	int object_only;
+};
+
+static const struct source_names line_names = {
+	"line", "json", "a JSON object", 1
+};
+static const struct source_names body_names = {
+	"body", "body", "JSON", 0
+};
+
 /* Checks the raw bytes and parses them into *root. */
-static int parse_json(const char *line, size_t len, cJSON **root,
-    int *marked, char *err, size_t errlen)
+static int parse_json(const char *line, size_t len,
+    const struct source_names *nm, cJSON **root, int *marked, char *err,
+    size_t errlen)
 {
 	const char *nul, *end = NULL, *src = line;
 	char *copy = NULL;
@@ -524,22 +592,23 @@ static int parse_json(const char *line, size_t len, cJSON **root,
 	for (i = 0; i < len && is_space(line[i]); i++)
 		;
 	if (i == len)
-		return err_set(err, errlen,
-		    "line: empty (expected a JSON object)");
+		return err_set(err, errlen, "%s: empty (expected %s)", nm->raw,
+		    nm->expected);
 	if ((bad = utf8_scan(line, len)) < len)
-		return err_set(err, errlen, "line: invalid UTF-8 at byte %zu",
-		    bad);
+		return err_set(err, errlen, "%s: invalid UTF-8 at byte %zu",
+		    nm->raw, bad);
 	/* A raw NUL would cut a string short inside cJSON, or pass as
 	 * whitespace outside one. */
 	if ((nul = memchr(line, '\0', len)) != NULL)
 		return err_set(err, errlen,
-		    "line: contains a NUL byte at byte %zu",
+		    "%s: contains a NUL byte at byte %zu", nm->raw,
 		    (size_t)(nul - line));
-	if ((rc = scan_escapes(line, len, err, errlen)) < 0)
+	if ((rc = scan_escapes(line, len, nm->json, err, errlen)) < 0)
 		return -1;
 	if ((*marked = rc) != 0) {
 		if ((copy = mark_nuls(line, len)) == NULL)
-			return err_set(err, errlen, "line: out of memory");
+			return err_set(err, errlen, "%s: out of memory",
+			    nm->raw);
 		src = copy;
 	}
 	*root = cJSON_ParseWithLengthOpts(src, len, &end, 0);
@@ -547,18 +616,20 @@ static int parse_json(const char *line, size_t len, cJSON **root,
 	off = end != NULL ? (size_t)(end - src) : 0;
 	free(copy);
 	if (*root == NULL)
-		return err_set(err, errlen, "json: invalid JSON near byte %zu",
-		    off);
-	if (!cJSON_IsObject(*root)) {
-		err_set(err, errlen, "line: expected a JSON object (got %s)",
-		    json_kind(*root));
+		return err_set(err, errlen, nm->object_only ?
+		    "%s: invalid JSON near byte %zu" :
+		    "%s: not valid JSON (near byte %zu)", nm->json, off);
+	if (nm->object_only && !cJSON_IsObject(*root)) {
+		err_set(err, errlen, "%s: expected a JSON object (got %s)",
+		    nm->raw, json_kind(*root));
 		goto bad;
 	}
 	for (i = off; i < len && is_space(line[i]); i++)
 		;
 	if (i < len) {
-		err_set(err, errlen, "json: unexpected data after the object at "
-		    "byte %zu", i);
+		err_set(err, errlen, "%s: unexpected data after the %s at "
+		    "byte %zu", nm->json, nm->object_only ? "object" :
+		    "JSON value", i);
 		goto bad;
 	}
 	return 0;
@@ -566,6 +637,47 @@ bad:
 	cJSON_Delete(*root);
 	*root = NULL;
 	return -1;
+}
+
+int alert_json_parse(const char *buf, size_t len, cJSON **root, char *err,
+    size_t errlen)
+{
+	int marked;
+
+	*root = NULL;
+	if (buf == NULL)
+		len = 0;
+	return parse_json(buf, len, &body_names, root, &marked, err, errlen);
+}
+
+/* Fills out from root (an object); on -1 out holds nothing to free. */
+static int from_object(const cJSON *root, int marked, struct alert *out,
+    char *err, size_t errlen)
+{
+	int rc;
+
+	out->severity = SEV_INFO;
+	out->status = ALERT_FIRING;
+	out->peer_uid = -1;
+	out->peer_pid = -1;
+	rc = fill(root, marked, out, err, errlen);
+	if (rc != 0)
+		alert_free(out);
+	return rc;
+}
+
+int alert_from_json(const cJSON *obj, struct alert *out, char *err,
+    size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (obj == NULL || !cJSON_IsObject(obj))
+		return err_set(err, errlen, "alert: expected a JSON object "
+		    "(got %s)", obj != NULL ? json_kind(obj) : "nothing");
+	/* Always marked: strings of a tree from alert_json_parse() hold
+	 * NUL_MARK exactly where the JSON had a NUL, and nowhere else. */
+	return from_object(obj, 1, out, err, errlen);
 }
 
 int alert_parse(const char *line, size_t len, struct alert *out, char *err,
@@ -579,16 +691,11 @@ int alert_parse(const char *line, size_t len, struct alert *out, char *err,
 		err[0] = '\0';
 	if (line == NULL)
 		len = 0;
-	if (parse_json(line, len, &root, &marked, err, errlen) != 0)
+	if (parse_json(line, len, &line_names, &root, &marked, err,
+	    errlen) != 0)
 		return -1;
-	out->severity = SEV_INFO;
-	out->status = ALERT_FIRING;
-	out->peer_uid = -1;
-	out->peer_pid = -1;
-	rc = fill(root, marked, out, err, errlen);
+	rc = from_object(root, marked, out, err, errlen);
 	cJSON_Delete(root);
-	if (rc != 0)
-		alert_free(out);
 	return rc;
 }
 
@@ -602,5 +709,6 @@ void alert_free(struct alert *a)
 	free(a->key);
 	free(a->url);
 	free(a->labels);
+	free(a->meta);
 	memset(a, 0, sizeof(*a));
 }

@@ -32,6 +32,15 @@ enum alert_status { ALERT_FIRING = 0, ALERT_RESOLVED = 1 };
 #define ALERT_MAX_LABELS 32
 #define ALERT_MAX_LABEL_NAME 64
 #define ALERT_MAX_LABEL_VALUE 512
+#define ALERT_MAX_META 65536
+
+/* cJSON decodes "\u0000" into a NUL that would silently cut a C string.
+ * alert_json_parse() (and alert_parse) hand cJSON a copy in which every
+ * such escape is six ALERT_NUL_MARK bytes instead: 0xFF never occurs in
+ * valid UTF-8, so finding it in a decoded string means "had a NUL". */
+#define ALERT_NUL_MARK 0xFF
+
+struct cJSON;
 
 struct alert {
 	int64_t id;          /* store rowid; 0 until stored */
@@ -49,6 +58,22 @@ struct alert {
 	int64_t peer_uid; /* SO_PEERCRED of the writer; -1 if unknown */
 	int64_t peer_pid;
 	int repeats;      /* times the same firing key came again (store) */
+	/*
+	 * Where the alert came from, for the round trip back to its sender:
+	 * a compact JSON object, or NULL (socket and generic HTTP alerts).
+	 * Set by the webhook parsers (alerts/webhook.h), at most
+	 * ALERT_MAX_META bytes; every member is optional:
+	 *   "via":          "alertmanager" | "grafana"
+	 *   "fingerprint":  the sender's fingerprint (the key is derived
+	 *                   from it)
+	 *   "externalURL":  the sender's own URL (http(s) only)
+	 *   "startsAt", "endsAt": RFC 3339 strings as sent (endsAt omitted
+	 *                   when it is Go's zero time)
+	 *   "labels":       every label of the alert, {"name":"value",...}
+	 *   "links":        [{"name":"runbook"|"dashboard"|"panel"|"silence",
+	 *                    "url":"http(s)://..."}]
+	 */
+	char *meta;
 };
 
 /* Parses one line (without its '\n'; len bytes, need not be terminated).
@@ -64,7 +89,33 @@ struct alert {
 int alert_parse(const char *line, size_t len, struct alert *out, char *err,
 		size_t errlen);
 
-/* Frees the strings of a, not a itself, and zeroes it. */
+/* Fills *out from one parsed alert object with exactly alert_parse()'s
+ * rules (the generic HTTP endpoint validates each array element with it).
+ * obj should come from alert_json_parse(): ALERT_NUL_MARK bytes in its
+ * strings are reported as NUL characters. Same return and ownership as
+ * alert_parse; errors are "<field>: <what is wrong>". */
+int alert_from_json(const struct cJSON *obj, struct alert *out, char *err,
+		    size_t errlen);
+
+/* Parses a whole request body (any JSON value at the top) after the
+ * socket's byte-level checks: valid UTF-8, no raw NUL, well-formed \u
+ * escapes (see ALERT_NUL_MARK). Returns 0 and *root (caller cJSON_Deletes)
+ * or -1 with "body: <what is wrong>" in err. */
+int alert_json_parse(const char *buf, size_t len, struct cJSON **root,
+		     char *err, size_t errlen);
+
+/* Checks that obj is a flat object of at most max labels under the
+ * socket's rules (names 1..ALERT_MAX_LABEL_NAME bytes, given once; values
+ * strings of at most ALERT_MAX_LABEL_VALUE bytes; no NUL). 0 or -1 with
+ * "labels...: <what is wrong>" in err. */
+int alert_labels_check(const struct cJSON *obj, size_t max, char *err,
+		       size_t errlen);
+
+/* 1 if v is acceptable as an alert's url (http or https, a host, no
+ * space or control character, at most ALERT_MAX_URL bytes), else 0. */
+int alert_url_ok(const char *v);
+
+/* Frees the strings of a (meta too), not a itself, and zeroes it. */
 void alert_free(struct alert *a);
 
 /* "critical" .. "debug"; NULL for out-of-range. */

@@ -91,8 +91,14 @@ static const char schema_v1[] =
 	" held INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;";
 
+/* v2: where an alert came from (struct alert's meta: the webhook's
+ * fingerprint, labels, links), NULL for socket alerts. */
+static const char schema_v2[] =
+	"ALTER TABLE alerts ADD COLUMN meta TEXT;";
+
 static const char *const migrations[] = {
 	schema_v1,
+	schema_v2,
 };
 
 #define STORE_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))
@@ -105,7 +111,8 @@ static const char *const migrations[] = {
 #define DELIV_NCOLS 11
 #define ALERT_COLS \
 	"a.id, a.received_at, a.severity, a.status, a.source, a.title," \
-	" a.text, a.key, a.url, a.labels, a.peer_uid, a.peer_pid, a.repeats"
+	" a.text, a.key, a.url, a.labels, a.peer_uid, a.peer_pid, a.repeats," \
+	" a.meta"
 #define MUTE_COLS \
 	"id, until, source, max_severity, created_by, created_at, held"
 
@@ -165,7 +172,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ALERT_INSERT] =
 		"INSERT INTO alerts (received_at, severity, status, source,"
 		" title, text, key, url, labels, peer_uid, peer_pid, repeats,"
-		" repeat_of) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		" repeat_of, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[S_ALERT_DELETE] = "DELETE FROM alerts WHERE id = ?",
 	/* OR IGNORE: a route listing a chat twice must not reject the
 	 * alert; the first destination wins. */
@@ -447,6 +454,10 @@ static int read_alert(sqlite3_stmt *s, int c, struct alert *a)
 	a->peer_uid = sqlite3_column_int64(s, c + 10);
 	a->peer_pid = sqlite3_column_int64(s, c + 11);
 	a->repeats = sqlite3_column_int(s, c + 12);
+	if (col_dup(s, c + 13, &a->meta) != 0) {
+		alert_free(a);
+		return -1;
+	}
 	return 0;
 }
 
@@ -811,6 +822,7 @@ int store_alert_insert(struct store *st, struct alert *a,
 	sqlite3_bind_int64(s, 11, a->peer_pid);
 	sqlite3_bind_int(s, 12, a->repeats);
 	bind_opt(s, 13, repeat_of);
+	bind_str(s, 14, a->meta);
 	if (exec_stmt(st, S_ALERT_INSERT, "inserting alert") != 0)
 		return -1;
 	a->id = sqlite3_last_insert_rowid(st->db);

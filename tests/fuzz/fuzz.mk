@@ -1,6 +1,7 @@
 # fuzz.mk - libFuzzer targets (included by the Makefile).
 #
 #   make fuzz-build          builds build/fuzz/fuzz_{alert,tgreply,format,config,template}
+#                            and fuzz_webhook_{am,grafana,generic}
 #   make fuzz                builds, then runs each for FUZZ_SECONDS (default 30)
 #   make fuzz FUZZ_SECONDS=300 FUZZ_TARGETS="alert format"
 #   make fuzz-NAME           runs one target (e.g. make fuzz-format)
@@ -19,7 +20,8 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS ?= alert tgreply format config template
+FUZZ_TARGETS ?= alert tgreply format config template webhook_am \
+                webhook_grafana webhook_generic
 FUZZ_DIR     := build/fuzz
 FUZZ_FLAGS   ?=
 
@@ -29,6 +31,10 @@ FUZZ_MAXLEN_alert   ?= 8192
 FUZZ_MAXLEN_tgreply ?= 4096
 FUZZ_MAXLEN_config  ?= 4096
 FUZZ_MAXLEN_format  ?= 20000
+# Webhook bodies: a few alerts of real size.
+FUZZ_MAXLEN_webhook_am      ?= 16384
+FUZZ_MAXLEN_webhook_grafana ?= 16384
+FUZZ_MAXLEN_webhook_generic ?= 16384
 FUZZ_MAXLEN_template ?= 16384
 
 FUZZ_SAN    := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

@@ -29,6 +29,7 @@ void alert_free(struct alert *a)
 	free(a->key);
 	free(a->url);
 	free(a->labels);
+	free(a->meta);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -189,7 +190,8 @@ static void test_open_creates_schema(void **state)
 	char mode[16];
 
 	f->st = open_at(f, T0);
-	assert_int_equal(sql_int(f->st, "PRAGMA user_version"), 1);
+	assert_int_equal(sql_int(f->st, "PRAGMA user_version"),
+			 STORE_SCHEMA_VERSION);
 	assert_int_equal(sql_int(f->st, "PRAGMA synchronous"), 2);
 	assert_int_equal(sql_int(f->st, "PRAGMA foreign_keys"), 1);
 	assert_int_equal(sql_int(f->st, "PRAGMA cache_size"), -2000);
@@ -202,7 +204,8 @@ static void test_open_creates_schema(void **state)
 	assert_false(store_in_txn(f->st));
 	/* Reopening an up-to-date store migrates nothing. */
 	reopen(f, T0);
-	assert_int_equal(sql_int(f->st, "PRAGMA user_version"), 1);
+	assert_int_equal(sql_int(f->st, "PRAGMA user_version"),
+			 STORE_SCHEMA_VERSION);
 }
 
 /* Outside systemd the umask is 022: the database, its -wal and its -shm
@@ -418,7 +421,7 @@ static void test_newer_schema_refused(void **state)
 	assert_null(st);
 	assert_non_null(strstr(f->err, f->path));
 	assert_non_null(strstr(f->err, "version 99"));
-	assert_non_null(strstr(f->err, "(1)"));
+	assert_non_null(strstr(f->err, "(2)"));
 	/* The refusal released the lock. */
 	assert_int_equal(store_open(&st, f->path, T0, f->err, sizeof(f->err)),
 			 -1);
@@ -1086,6 +1089,113 @@ static void test_bulk_due(void **state)
 	free(want);
 }
 
+/* --- meta (schema v2) --- */
+
+#define META_AM "{\"via\":\"alertmanager\",\"fingerprint\":\"1a30ba71cca2921f\"," \
+	"\"labels\":{\"alertname\":\"Down\",\"job\":\"node\"}}"
+
+static void test_meta_roundtrip(void **state)
+{
+	struct fx *f = *state;
+	struct dest dest = { CHAT_A, 0 };
+	struct due_item items[4];
+	struct alert a, got, recent[4];
+	int64_t plain;
+	int n;
+
+	f->st = open_at(f, T0);
+	plain = ins(f->st, SEV_INFO, T0, CHAT_A);
+	memset(&a, 0, sizeof(a));
+	a.received_at = T0 + 1;
+	a.severity = SEV_CRITICAL;
+	a.title = (char *)"Down";
+	a.key = (char *)"am:1a30ba71cca2921f";
+	a.meta = (char *)META_AM;
+	a.peer_uid = a.peer_pid = -1;
+	assert_int_equal(store_alert_insert(f->st, &a, &dest, 1, DS_PENDING, 0),
+			 0);
+	assert_int_equal(store_commit(f->st), 0);
+	reopen(f, T0 + 2);
+
+	/* Every loader carries it: get, the dispatch queue, /alerts. */
+	assert_int_equal(store_alert_get(f->st, a.id, &got), 1);
+	assert_string_equal(got.meta, META_AM);
+	assert_string_equal(got.key, "am:1a30ba71cca2921f");
+	alert_free(&got);
+	assert_int_equal(store_alert_get(f->st, plain, &got), 1);
+	assert_null(got.meta);
+	alert_free(&got);
+
+	n = store_due(f->st, CHAT_A, T0 + 2, items, ARRAY_LEN(items));
+	assert_int_equal(n, 2);
+	/* Most severe first: the critical webhook alert, then the info one. */
+	assert_int_equal(items[0].a.id, a.id);
+	assert_string_equal(items[0].a.meta, META_AM);
+	assert_int_equal(items[1].a.id, plain);
+	assert_null(items[1].a.meta);
+	store_due_free(items, (size_t)n);
+
+	n = store_recent(f->st, -1, recent, ARRAY_LEN(recent));
+	assert_int_equal(n, 2);
+	assert_int_equal(recent[0].id, a.id);
+	assert_string_equal(recent[0].meta, META_AM);
+	assert_null(recent[1].meta);
+	for (int i = 0; i < n; i++)
+		alert_free(&recent[i]);
+}
+
+/* A store written by the version-1 schema (before meta) opens, migrates
+ * to the current version, keeps its rows (meta NULL) and takes new
+ * alerts with meta. */
+static void test_migrate_v1_store(void **state)
+{
+	struct fx *f = *state;
+	struct dest dest = { CHAT_B, 0 };
+	struct alert a, got;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"INSERT INTO alerts (id, received_at, severity, status, title,"
+		" key, labels) VALUES (7, 1700000000000, 1, 0, 'old one',"
+		" 'k1', '{\"env\":\"prod\"}');"
+		"INSERT INTO deliveries (alert_id, chat_id, state, due_at,"
+		" updated_at, severity) VALUES (7, -1001000000001, 0,"
+		" 1700000000000, 1700000000000, 1);"
+		"PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	f->st = open_at(f, T0);
+	assert_int_equal(sql_int(f->st, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM"
+				 " pragma_table_info('alerts') WHERE name ="
+				 " 'meta' AND \"notnull\" = 0"), 1);
+	assert_int_equal(store_alert_get(f->st, 7, &got), 1);
+	assert_string_equal(got.title, "old one");
+	assert_string_equal(got.labels, "{\"env\":\"prod\"}");
+	assert_null(got.meta);
+	alert_free(&got);
+	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM deliveries"
+				 " WHERE alert_id = 7 AND due_at IS NOT NULL"),
+			 1);
+
+	memset(&a, 0, sizeof(a));
+	a.received_at = T0;
+	a.title = (char *)"new one";
+	a.meta = (char *)"{\"via\":\"grafana\"}";
+	a.peer_uid = a.peer_pid = -1;
+	assert_int_equal(store_alert_insert(f->st, &a, &dest, 1, DS_PENDING, 0),
+			 0);
+	assert_int_equal(store_commit(f->st), 0);
+	reopen(f, T0);
+	assert_int_equal(sql_int(f->st, "PRAGMA user_version"), 2);
+	assert_int_equal(store_alert_get(f->st, a.id, &got), 1);
+	assert_string_equal(got.meta, "{\"via\":\"grafana\"}");
+	alert_free(&got);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1117,6 +1227,8 @@ int main(void)
 		T(test_prune),
 		T(test_state_names),
 		T(test_bulk_due),
+		T(test_meta_roundtrip),
+		T(test_migrate_v1_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
