@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "alert.h"
+#include "bot/utf8.h"
 #include "bot/util.h"
 
 /* Longest piece of a user-supplied value echoed in an error message. */
@@ -39,70 +40,6 @@ enum field {
 static const char *const field_names[F_COUNT] = {
 	"severity", "source", "title", "text", "key", "status", "labels", "url"
 };
-
-
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is invalid
- * (overlong, surrogate, above U+10FFFF, truncated, stray byte). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2;
-	else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		if (c == 0xE0)
-			lo = 0xA0;	/* overlong */
-		else if (c == 0xED)
-			hi = 0x9F;	/* UTF-16 surrogates */
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		if (c == 0xF0)
-			lo = 0x90;	/* overlong */
-		else if (c == 0xF4)
-			hi = 0x8F;	/* above U+10FFFF */
-	} else
-		return 0;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	return len;
-}
-
-/* Offset of the first invalid UTF-8 sequence in s[0..n), or n. */
-static size_t utf8_scan(const char *str, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, len;
-
-	while (i < n) {
-		/* Alerts are mostly ASCII: skip it eight bytes at a time. */
-		while (n - i >= 8) {
-			uint64_t w;
-
-			memcpy(&w, s + i, sizeof(w));
-			if (w & UINT64_C(0x8080808080808080))
-				break;
-			i += 8;
-		}
-		if (i >= n)
-			break;
-		if ((len = utf8_seq(s + i, n - i)) == 0)
-			return i;
-		i += len;
-	}
-	return n;
-}
-
-int utf8_valid(const char *s, size_t n)
-{
-	return utf8_scan(s, n) == n;
-}
 
 static int is_hex(char c)
 {

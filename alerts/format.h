@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "alert.h"
+#include "bot/utf8.h" /* utf16_len */
 
 #define TG_MAX_TEXT 4096 /* UTF-16 code units after entity parsing */
 #define FORMAT_MAX_PARTS 16
@@ -73,9 +74,6 @@ int utf8_sanitize(struct buf *out, const char *s, size_t n);
  * do not count, &lt; &gt; &amp; &quot; and &#NNN; count as what they
  * stand for. */
 size_t tg_visible_len(const char *html, size_t n);
-
-/* UTF-16 code units of n bytes of valid UTF-8. */
-size_t utf16_len(const char *s, size_t n);
 
 /* Checks html against Telegram's rules: allowed tags and attributes only,
  * proper nesting, no tags inside pre/code, no nested blockquote, only

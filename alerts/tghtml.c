@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bot/utf8.h"
 #include "bot/util.h"
 #include "format.h"
 
@@ -15,42 +16,6 @@ enum tgh_mode { TGH_PLAIN, TGH_TEXT, TGH_ATTR };
 
 #define TGH_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 #define TGH_MAX_DEPTH 32
-
-/*
- * Decodes one strict UTF-8 sequence at s (n >= 1 bytes available).
- * Returns its length and stores the code point, or 0 if the bytes are not
- * valid UTF-8 (overlongs, surrogates and values above U+10FFFF included).
- */
-static size_t tgh_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	uint32_t c = s[0], min;
-	size_t len, i;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2, c &= 0x1F, min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3, c &= 0x0F, min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4, c &= 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3F);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	*cp = c;
-	return len;
-}
 
 /* What a byte of valid-so-far input becomes in the given mode; NULL when
  * it is copied as is. */
@@ -81,12 +46,11 @@ static int tgh_append(struct buf *out, const char *s, size_t n,
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run = 0, len;
 	const char *rep;
-	uint32_t cp;
 
 	while (i < n) {
 		len = 1;
 		if (p[i] >= 0x80) {
-			len = tgh_decode(p + i, n - i, &cp);
+			len = utf8_decode(s + i, n - i, NULL);
 			rep = len ? NULL : TGH_REPLACEMENT;
 			if (len == 0)
 				len = 1;
@@ -114,22 +78,6 @@ int html_escape(struct buf *out, const char *s, size_t n, int attr)
 int utf8_sanitize(struct buf *out, const char *s, size_t n)
 {
 	return tgh_append(out, s, n, TGH_PLAIN);
-}
-
-size_t utf16_len(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i, u = 0;
-
-	/* Every lead byte starts a code point; 4-byte ones need a
-	 * surrogate pair. */
-	for (i = 0; i < n; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			u++;
-		if (p[i] >= 0xF0)
-			u++;
-	}
-	return u;
 }
 
 /* Parses an entity at s (s[0] == '&'). Returns its length in bytes and
@@ -467,22 +415,6 @@ static int tgh_tag(struct tgh_val *v, size_t *pi)
 	return 0;
 }
 
-/* Offset of the first invalid UTF-8 byte, or n. */
-static size_t tgh_bad_utf8(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, len;
-	uint32_t cp;
-
-	while (i < n) {
-		len = tgh_decode(p + i, n - i, &cp);
-		if (len == 0)
-			return i;
-		i += len;
-	}
-	return n;
-}
-
 /* Reports a '&' that is not an entity, naming it when it looks like one. */
 static int tgh_bad_amp(struct tgh_val *v, size_t i)
 {
@@ -510,7 +442,7 @@ int tg_html_validate(const char *html, size_t n, char *err, size_t errlen)
 	v.errlen = errlen;
 	if (err && errlen)
 		err[0] = '\0';
-	if ((i = tgh_bad_utf8(html, n)) < n)
+	if ((i = utf8_scan(html, n)) < n)
 		return tgh_fail(&v, "invalid UTF-8 at byte %zu", i);
 	i = 0;
 	while (i < n) {

@@ -25,6 +25,7 @@
 #include "alerts/tghtml.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/utf8.c"
 #include "tests/fuzz/fuzz.h"
 
 /* ---- an independent validator of Telegram's HTML rules ---- */

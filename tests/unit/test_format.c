@@ -18,6 +18,7 @@
 #include "alerts/tghtml.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/utf8.c"
 
 #define BIG (1u << 24)
 
@@ -247,7 +248,7 @@ static void test_escape_invalid_utf8(void **state)
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		s = escaped(bad[i], strlen(bad[i]), 0);
 		assert_non_null(strstr(s, "\xEF\xBF\xBD"));
-		assert_int_equal(tgh_bad_utf8(s, strlen(s)), strlen(s));
+		assert_int_equal(utf8_scan(s, strlen(s)), strlen(s));
 		free(s);
 	}
 	s = escaped("é€😀", strlen("é€😀"), 0);
@@ -1059,7 +1060,7 @@ static void test_plain_no_markup(void **state)
 	assert_non_null(strstr(parts[0], "db&1 · https://h/?a=1&b=2\n#42"));
 	assert_null(strstr(parts[0], "&amp;"));
 	assert_null(strstr(parts[0], "<code>"));
-	assert_int_equal(tgh_bad_utf8(parts[0], strlen(parts[0])),
+	assert_int_equal(utf8_scan(parts[0], strlen(parts[0])),
 			 strlen(parts[0]));
 	free(parts[0]);
 	unmk(&a);
@@ -1080,7 +1081,7 @@ static void test_plain_split_lengths(void **state)
 	for (int i = 0; i < n; i++) {
 		u = utf16_len(parts[i], strlen(parts[i]));
 		assert_true(u >= 1 && u <= TG_MAX_TEXT);
-		assert_int_equal(tgh_bad_utf8(parts[i], strlen(parts[i])),
+		assert_int_equal(utf8_scan(parts[i], strlen(parts[i])),
 				 strlen(parts[i]));
 		skip = 0;
 		if (i > 0) {

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "bot/util.c"
+#include "bot/utf8.c"
 #include "bot/tgapi.c"
 
 #define CHAT_SUPERGROUP INT64_C(-1001234567890)
@@ -45,7 +46,7 @@ static int clean_text(const char *s)
 	size_t n = strlen(s), i = 0, k;
 
 	while (i < n) {
-		k = utf8_seq_len(u + i, n - i);
+		k = utf8_decode(s + i, n - i, NULL);
 		if (k == 0 || (k == 1 && (u[i] < 0x20 || u[i] == 0x7f)))
 			return 0;
 		i += k;
