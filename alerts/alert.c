@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "alert.h"
+#include "bot/url.h"
 #include "bot/utf8.h"
 #include "bot/util.h"
 
@@ -276,7 +277,8 @@ static int parse_status(const cJSON *item, int marked, struct alert *a,
 static int parse_url(const cJSON *item, int marked, struct alert *a,
     char *err, size_t errlen)
 {
-	const char *v, *rest;
+	char why[128];
+	const char *v;
 	size_t len;
 
 	if (get_string(item, F_URL, ALERT_MAX_URL, marked, &v, &len, err,
@@ -284,21 +286,9 @@ static int parse_url(const cJSON *item, int marked, struct alert *a,
 		return -1;
 	if (v == NULL)
 		return 0;
-	/* Only links a chat client opens safely; the scheme is
-	 * case-insensitive (RFC 3986). */
-	if (strncasecmp(v, "http://", 7) == 0)
-		rest = v + 7;
-	else if (strncasecmp(v, "https://", 8) == 0)
-		rest = v + 8;
-	else
-		return err_set(err, errlen,
-		    "url: must start with http:// or https://");
-	if (*rest == '\0' || *rest == '/')
-		return err_set(err, errlen, "url: missing host");
-	for (const char *p = v; *p != '\0'; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7F)
-			return err_set(err, errlen,
-			    "url: contains a space or control character");
+	/* Only links a chat client opens safely: http(s) with a host. */
+	if (url_check(v, why, sizeof(why)) != URL_OK)
+		return err_set(err, errlen, "url: %s", why);
 	if ((a->url = dup_n(v, len)) == NULL)
 		return err_set(err, errlen, "url: out of memory");
 	return 0;

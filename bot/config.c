@@ -23,6 +23,7 @@
 
 #include "alerts/alert.h"
 #include "bot/log.h"
+#include "bot/url.h"
 #include "bot/util.h"
 
 /* A config file is a few KiB; refuse anything absurd before parsing it. */
@@ -532,29 +533,22 @@ bad:
 static void get_url(struct ctx *c, const config_setting_t *s,
 		    const char *path, char *dst, size_t size)
 {
-	const char *v = get_str(c, s, path, size), *rest;
+	const char *v = get_str(c, s, path, size);
 	size_t n;
+	int rc;
 
 	if (v == NULL)
 		return;
-	if (strncasecmp(v, "https://", 8) == 0)
-		rest = v + 8;
-	else if (strncasecmp(v, "http://", 7) == 0)
-		rest = v + 7;
-	else
-		rest = NULL;
 	/* Not quoted back: a careless URL may carry the token. */
-	if (rest == NULL || *rest == '\0' || *rest == '/') {
+	if ((rc = url_check(v, NULL, 0)) == URL_BAD_CHAR) {
+		error_at(c, line_of(s), "%s: URL contains white space or "
+			 "control characters", path);
+		return;
+	}
+	if (rc != URL_OK) {
 		error_at(c, line_of(s), "%s: expected an http:// or https:// "
 			 "URL like \"https://api.telegram.org\"", path);
 		return;
-	}
-	for (const char *p = v; *p; p++) {
-		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
-			error_at(c, line_of(s), "%s: URL contains white space "
-				 "or control characters", path);
-			return;
-		}
 	}
 	str_copy(dst, v, size);
 	n = strlen(dst);

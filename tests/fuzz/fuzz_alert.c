@@ -18,6 +18,7 @@
 #include "alerts/alert.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/url.c"
 #include "bot/utf8.c"
 #include "tests/fuzz/fuzz.h"
 

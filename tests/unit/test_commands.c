@@ -24,6 +24,7 @@
 #include "alerts/store.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/url.c"
 #include "bot/utf8.c"
 #include "alerts/format.c"
 #include "alerts/tghtml.c"

@@ -11,6 +11,7 @@
 
 #include "bot/config.c"
 #include "bot/util.c"
+#include "bot/url.c"
 #include "alerts/severity.c"
 
 /* libconfig 1.5's parser drops a string token without freeing it when a

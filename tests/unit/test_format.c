@@ -18,6 +18,7 @@
 #include "alerts/tghtml.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/url.c"
 #include "bot/utf8.c"
 
 #define BIG (1u << 24)
