@@ -38,7 +38,12 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -DOPSBOT_VERSION='"$(VERSION)"' $(OPT) $(WARN)
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm
 TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
-SRCS    := $(wildcard bot/*.c alerts/*.c commands/*.c)
+# TESTLIB_SRCS: code for tests, fuzz targets and tools only (the Telegram
+# HTML validator), kept out of the daemon. Unit tests #include it; a daemon
+# feature that needs it (e.g. check-config validating templates) opts in
+# by adding $(TESTLIB_SRCS) to SRCS.
+TESTLIB_SRCS := alerts/tgvalidate.c
+SRCS    := $(filter-out $(TESTLIB_SRCS),$(wildcard bot/*.c alerts/*.c commands/*.c))
 OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 

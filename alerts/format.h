@@ -75,10 +75,9 @@ int utf8_sanitize(struct buf *out, const char *s, size_t n);
  * stand for. */
 size_t tg_visible_len(const char *html, size_t n);
 
-/* Checks html against Telegram's rules: allowed tags and attributes only,
- * proper nesting, no tags inside pre/code, no nested blockquote, only
- * &lt; &gt; &amp; &quot; and numeric entities, valid UTF-8, 1..4096
- * visible UTF-16 units. 0 if valid, else -1 with the reason in err. */
-int tg_html_validate(const char *html, size_t n, char *err, size_t errlen);
+/* Parses an entity at s (s[0] == '&'): &lt; &gt; &amp; &quot; or a
+ * numeric one. Returns its length in bytes and stores the code point it
+ * stands for, or returns 0 if it is not one Telegram knows. */
+size_t tg_html_entity(const char *s, size_t n, uint32_t *cp);
 
 #endif

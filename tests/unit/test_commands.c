@@ -28,6 +28,7 @@
 #include "bot/utf8.c"
 #include "alerts/format.c"
 #include "alerts/tghtml.c"
+#include "alerts/tgvalidate.c"
 #include "alerts/alert.c"
 #include "bot/tgapi.c"
 #include "bot/config.c"

@@ -16,6 +16,7 @@
 
 #include "alerts/format.c"
 #include "alerts/tghtml.c"
+#include "alerts/tgvalidate.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
 #include "bot/url.c"
