@@ -1,6 +1,6 @@
 /*
  * alert.c - parser and validator for one NDJSON alert line of the socket
- * protocol (see alert.h and DESIGN.md "Socket protocol").
+ * protocol (see alert.h and SOCKET PROTOCOL in docs/opsbot.8).
  *
  * The work per line is linear: one strict UTF-8 scan of the raw bytes, one
  * scan of the backslash escapes, one cJSON parse, one walk over the top

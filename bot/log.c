@@ -30,16 +30,6 @@ void log_set_secret(const char *s)
 	str_copy(secret, s ? s : "", sizeof(secret));
 }
 
-int log_level_parse(const char *name)
-{
-	static const char *names[] = { "error", "warn", "info", "debug" };
-
-	for (size_t i = 0; i < ARRAY_LEN(names); i++)
-		if (strcmp(name, names[i]) == 0)
-			return (int)i;
-	return -1;
-}
-
 static void scrub_secret(char *line)
 {
 	size_t n = strlen(secret);

@@ -1,7 +1,7 @@
 /*
  * tgapi.c - the Bot API's wire format without I/O: builds request bodies
- * and classifies replies (TELEGRAM.md's error table) into what the caller
- * must do. tg_classify() is a fuzz target: it accepts any bytes.
+ * and classifies replies (the Bot API's error replies; README.md's
+ * troubleshooting table) into what the caller must do. tg_classify() is a fuzz target: it accepts any bytes.
  */
 #include "tgapi.h"
 #include "utf8.h"

@@ -1,6 +1,6 @@
 /*
  * test_tgapi.c - unit tests for bot/tgapi.c: reply classification against
- * TELEGRAM.md's error table, hostile and malformed replies, and the shape
+ * the Bot API's error replies, hostile and malformed replies, and the shape
  * of every request body.
  */
 #include <stdarg.h>
