@@ -1020,6 +1020,33 @@ static void show_plan(struct store *st, int id)
 	sqlite3_finalize(s);
 }
 
+/*
+ * The dispatch queries (store_due, store_next_due, store_due_chats) on a
+ * big queue: every step of the plan is an index SEARCH, never a SCAN of
+ * deliveries (or of anything), and nothing is sorted in a temp b-tree.
+ */
+static void assert_index_seeks(struct store *st, int id)
+{
+	char sql[2048];
+	sqlite3_stmt *s;
+	const char *step;
+	int steps = 0;
+
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", stmt_sql[id]);
+	assert_int_equal(sqlite3_prepare_v2(st->db, sql, -1, &s, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		step = (const char *)sqlite3_column_text(s, 3);
+		assert_non_null(step);
+		if (strncmp(step, "SEARCH ", 7) != 0 ||
+		    strstr(step, "TEMP B-TREE") != NULL)
+			fail_msg("%s\nplan step: %s", stmt_sql[id], step);
+		steps++;
+	}
+	sqlite3_finalize(s);
+	assert_true(steps >= 1);
+}
+
 static void test_bulk_due(void **state)
 {
 	struct fx *f = *state;
@@ -1051,6 +1078,9 @@ static void test_bulk_due(void **state)
 	store_due_free(items, (size_t)n);
 	assert_int_equal(store_next_due(f->st, 0), T0);
 	assert_int_equal(store_due_chats(f->st, chats, 2), 2);
+	assert_index_seeks(f->st, S_DUE);           /* store_due */
+	assert_index_seeks(f->st, S_NEXT_DUE_CHAT); /* store_next_due */
+	assert_index_seeks(f->st, S_NEXT_CHAT);     /* both, skip-scan */
 	show_plan(f->st, S_DUE);
 	show_plan(f->st, S_NEXT_DUE_CHAT);
 	show_plan(f->st, S_NEXT_CHAT);
