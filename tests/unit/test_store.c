@@ -4,7 +4,6 @@
  * transaction contract, the single-instance lock, schema versions and
  * every query the dispatcher and the commands rely on.
  *
- * alert.c is being written elsewhere; alert_free is faked below.
  * Set STORE_SHOW_PLAN=1 to print the query plans of the dispatch queries.
  */
 #include <setjmp.h>
@@ -18,19 +17,12 @@
 #include <cmocka.h>
 
 #include "alerts/store.c"
+#include "alerts/alert.c" /* the real alert_free */
 #include "alerts/severity.c"
 #include "bot/util.c"
-
-void alert_free(struct alert *a)
-{
-	free(a->source);
-	free(a->title);
-	free(a->text);
-	free(a->key);
-	free(a->url);
-	free(a->labels);
-	memset(a, 0, sizeof(*a));
-}
+#include "bot/url.c"
+#include "bot/utf8.c"
+#include "fixture.h"
 
 struct fx {
 	char dir[64];
@@ -50,8 +42,7 @@ static int setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	strcpy(f->dir, "/tmp/opsbot-store-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
+	if (fx_tmpdir(f->dir, sizeof(f->dir), "store") != 0) {
 		free(f);
 		return -1;
 	}
@@ -60,24 +51,13 @@ static int setup(void **state)
 	return 0;
 }
 
-static void rm(const char *path, const char *suffix)
-{
-	char p[160];
-
-	snprintf(p, sizeof(p), "%s%s", path, suffix);
-	unlink(p);
-}
-
 static int teardown(void **state)
 {
 	struct fx *f = *state;
 
 	store_close(f->st);
-	rm(f->path, "");
-	rm(f->path, "-wal");
-	rm(f->path, "-shm");
-	rm(f->path, ".lock");
-	rmdir(f->dir);
+	if (fx_rmtree(f->dir) != 0)
+		return -1;
 	free(f);
 	return 0;
 }
