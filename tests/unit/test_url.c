@@ -16,7 +16,8 @@ static void test_accepted(void **state)
 		"http://a", "https://grafana.example/d/x?from=now-1h#p",
 		"HTTPS://Example.org/", "Http://10.0.0.1:3000/",
 		"http://[::1]:8080/x", "http://user:pw@h/",
-		"https://ru.wikipedia.org/wiki/\xD0\xA2\xD0\xB5\xD1\x81\xD1\x82",
+		"https://ru.wikipedia.org/wiki/"
+		"\xD0\xA2\xD0\xB5\xD1\x81\xD1\x82",
 		"HTTP://x/\"><b>", "http://x?q", "http://x#f",
 	};
 	char err[128];
@@ -35,7 +36,8 @@ static void test_refused(void **state)
 		int rc;
 		const char *err;
 	} bad[] = {
-		{ "ftp://x/y", URL_BAD_SCHEME, "must start with http:// or https://" },
+		{ "ftp://x/y", URL_BAD_SCHEME,
+		  "must start with http:// or https://" },
 		{ "javascript:alert(1)", URL_BAD_SCHEME, NULL },
 		{ "data:text/html,<b>", URL_BAD_SCHEME, NULL },
 		{ "grafana.example", URL_BAD_SCHEME, NULL },

@@ -172,7 +172,8 @@ static void test_exhaustive_short(void **state)
 				    !(v >= 0xD800 && v <= 0xDFFF);
 
 				s[2] = (unsigned char)c;
-				if ((utf8_decode((char *)s, 3, NULL) == 3) != ok3)
+				if ((utf8_decode((char *)s, 3, NULL) == 3) !=
+				    ok3)
 					fail_msg("%02X %02X %02X", a, b, c);
 			}
 		}
