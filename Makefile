@@ -38,6 +38,10 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -DOPSBOT_VERSION='"$(VERSION)"' $(OPT) $(WARN)
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lm
 TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
+# The Telegram HTML validator (alerts/tgvalidate.c) ships in the daemon:
+# check-config renders every template with sample alerts and validates the
+# result, and a template that renders invalid HTML falls back to the
+# built-in layout at run time.
 SRCS    := $(wildcard bot/*.c alerts/*.c commands/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

@@ -1,8 +1,8 @@
 /*
  * alert.c - parser and validator for one NDJSON alert line of the socket
- * protocol (see alert.h and DESIGN.md "Socket protocol"), and the same
- * checks for the HTTP intake: a whole body (alert_json_parse) and one
- * alert object in it (alert_from_json).
+ * protocol (see alert.h and SOCKET PROTOCOL in docs/opsbot.8), and the
+ * same checks for the HTTP intake: a whole body (alert_json_parse) and
+ * one alert object in it (alert_from_json).
  *
  * The work per line is linear: one strict UTF-8 scan of the raw bytes, one
  * scan of the backslash escapes, one cJSON parse, one walk over the top
@@ -19,6 +19,8 @@
 #include <cjson/cJSON.h>
 
 #include "alert.h"
+#include "bot/url.h"
+#include "bot/utf8.h"
 #include "bot/util.h"
 
 /* Longest piece of a user-supplied value echoed in an error message. */
@@ -41,70 +43,6 @@ enum field {
 static const char *const field_names[F_COUNT] = {
 	"severity", "source", "title", "text", "key", "status", "labels", "url"
 };
-
-
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is invalid
- * (overlong, surrogate, above U+10FFFF, truncated, stray byte). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2;
-	else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		if (c == 0xE0)
-			lo = 0xA0;	/* overlong */
-		else if (c == 0xED)
-			hi = 0x9F;	/* UTF-16 surrogates */
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		if (c == 0xF0)
-			lo = 0x90;	/* overlong */
-		else if (c == 0xF4)
-			hi = 0x8F;	/* above U+10FFFF */
-	} else
-		return 0;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	return len;
-}
-
-/* Offset of the first invalid UTF-8 sequence in s[0..n), or n. */
-static size_t utf8_scan(const char *str, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, len;
-
-	while (i < n) {
-		/* Alerts are mostly ASCII: skip it eight bytes at a time. */
-		while (n - i >= 8) {
-			uint64_t w;
-
-			memcpy(&w, s + i, sizeof(w));
-			if (w & UINT64_C(0x8080808080808080))
-				break;
-			i += 8;
-		}
-		if (i >= n)
-			break;
-		if ((len = utf8_seq(s + i, n - i)) == 0)
-			return i;
-		i += len;
-	}
-	return n;
-}
-
-int utf8_valid(const char *s, size_t n)
-{
-	return utf8_scan(s, n) == n;
-}
 
 static int is_hex(char c)
 {
@@ -340,38 +278,18 @@ static int parse_status(const cJSON *item, int marked, struct alert *a,
 	return 0;
 }
 
-/* What is wrong with v as an alert's url, or NULL if nothing is. */
-static const char *url_problem(const char *v)
-{
-	const char *rest;
-
-	/* Only links a chat client opens safely; the scheme is
-	 * case-insensitive (RFC 3986). */
-	if (strncasecmp(v, "http://", 7) == 0)
-		rest = v + 7;
-	else if (strncasecmp(v, "https://", 8) == 0)
-		rest = v + 8;
-	else
-		return "must start with http:// or https://";
-	if (*rest == '\0' || *rest == '/')
-		return "missing host";
-	for (const char *p = v; *p != '\0'; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7F)
-			return "contains a space or control character";
-	return NULL;
-}
-
 int alert_url_ok(const char *v)
 {
 	return v != NULL && strlen(v) <= ALERT_MAX_URL &&
 	    strchr(v, NUL_MARK) == NULL && utf8_valid(v, strlen(v)) &&
-	    url_problem(v) == NULL;
+	    url_check(v, NULL, 0) == URL_OK;
 }
 
 static int parse_url(const cJSON *item, int marked, struct alert *a,
     char *err, size_t errlen)
 {
-	const char *v, *problem;
+	char why[128];
+	const char *v;
 	size_t len;
 
 	if (get_string(item, F_URL, ALERT_MAX_URL, marked, &v, &len, err,
@@ -379,8 +297,9 @@ static int parse_url(const cJSON *item, int marked, struct alert *a,
 		return -1;
 	if (v == NULL)
 		return 0;
-	if ((problem = url_problem(v)) != NULL)
-		return err_set(err, errlen, "url: %s", problem);
+	/* Only links a chat client opens safely: http(s) with a host. */
+	if (url_check(v, why, sizeof(why)) != URL_OK)
+		return err_set(err, errlen, "url: %s", why);
 	if ((a->url = dup_n(v, len)) == NULL)
 		return err_set(err, errlen, "url: out of memory");
 	return 0;

@@ -123,8 +123,4 @@ const char *severity_name(enum severity s);
 /* Case-insensitive; -1 if unknown. */
 int severity_parse(const char *name);
 
-/* 1 if the n bytes at s are valid UTF-8 (no overlongs, no surrogates, no
- * code points above U+10FFFF). */
-int utf8_valid(const char *s, size_t n);
-
 #endif

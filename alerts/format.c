@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "bot/url.h"
 #include "bot/util.h"
 #include "format.h"
 
@@ -361,25 +362,12 @@ static void fmt_labels(struct doc *d, const char *json, int *first)
 	cJSON_Delete(o);
 }
 
-/* Only plain http(s) URLs become links: anything else (javascript:,
- * spaces, control characters) is shown as code, never as an href. */
+/* Only URLs the alert parser would accept become links: anything else
+ * (javascript:, spaces, control characters) is shown as code, never as an
+ * href. */
 static int fmt_linkable(const char *u)
 {
-	size_t skip;
-	const unsigned char *p;
-
-	if (strncasecmp(u, "http://", 7) == 0)
-		skip = 7;
-	else if (strncasecmp(u, "https://", 8) == 0)
-		skip = 8;
-	else
-		return 0;
-	if (u[skip] == '\0')
-		return 0;
-	for (p = (const unsigned char *)u; *p; p++)
-		if (*p <= 0x20 || *p == 0x7f)
-			return 0;
-	return 1;
+	return url_check(u, NULL, 0) == URL_OK;
 }
 
 static void fmt_url(struct doc *d, const char *url)
@@ -925,7 +913,7 @@ static int doc_from_html(struct doc *d, const char *h, size_t n)
 			if (doc_html_tag(d, h, n, &i, stack, &depth) != 0)
 				goto out;
 		} else if (h[i] == '&') {
-			if ((len = html_entity(h + i, n - i, &cp)) == 0 ||
+			if ((len = tg_html_entity(h + i, n - i, &cp)) == 0 ||
 			    fmt_put_cp(&txt, cp) != 0)
 				goto out;
 			i += len;

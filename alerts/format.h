@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "alert.h"
+#include "bot/utf8.h" /* utf16_len */
 
 #define TG_MAX_TEXT 4096 /* UTF-16 code units after entity parsing */
 #define FORMAT_MAX_PARTS 16
@@ -87,18 +88,9 @@ int utf8_sanitize(struct buf *out, const char *s, size_t n);
  * stand for. */
 size_t tg_visible_len(const char *html, size_t n);
 
-/* The entity at s (s[0] == '&', n bytes available) that Telegram knows
- * (&lt; &gt; &amp; &quot; &#NNN; &#xHH;): its length in bytes and the code
- * point in *cp; 0 if it is not one. */
-size_t html_entity(const char *s, size_t n, uint32_t *cp);
-
-/* UTF-16 code units of n bytes of valid UTF-8. */
-size_t utf16_len(const char *s, size_t n);
-
-/* Checks html against Telegram's rules: allowed tags and attributes only,
- * proper nesting, no tags inside pre/code, no nested blockquote, only
- * &lt; &gt; &amp; &quot; and numeric entities, valid UTF-8, 1..4096
- * visible UTF-16 units. 0 if valid, else -1 with the reason in err. */
-int tg_html_validate(const char *html, size_t n, char *err, size_t errlen);
+/* Parses an entity at s (s[0] == '&'): &lt; &gt; &amp; &quot; or a
+ * numeric one. Returns its length in bytes and stores the code point it
+ * stands for, or returns 0 if it is not one Telegram knows. */
+size_t tg_html_entity(const char *s, size_t n, uint32_t *cp);
 
 #endif

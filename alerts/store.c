@@ -26,6 +26,29 @@
 #include "bot/util.h"
 
 /*
+ * Enum values written into the SQL text below. Each literal is pinned to
+ * its enum here, so renumbering an enum fails the build instead of
+ * silently changing what a query means. (Literals rather than bound
+ * parameters: the partial index deliveries_retry needs a constant, and
+ * the planner can only use it for a query with the same constant.)
+ */
+#define SQL_PENDING	"0"
+#define SQL_SENDING	"1"
+#define SQL_SENT	"2"
+#define SQL_RETRYING	"3"
+#define SQL_FAILED	"4"
+#define SQL_MUTED	"5"
+#define SQL_SUPPRESSED	"6"
+#define SQL_FIRING	"0"
+#define SQL_RESOLVED	"1"
+_Static_assert(DS_PENDING == 0 && DS_SENDING == 1 && DS_SENT == 2 &&
+	       DS_RETRYING == 3 && DS_FAILED == 4 && DS_MUTED == 5 &&
+	       DS_SUPPRESSED == 6 && DS_COUNT == 7,
+	       "SQL_<state> literals must match enum delivery_state");
+_Static_assert(ALERT_FIRING == 0 && ALERT_RESOLVED == 1,
+	       "SQL_FIRING / SQL_RESOLVED must match enum alert_status");
+
+/*
  * Schema migrations: migrations[i] takes the database from user_version i
  * to i + 1. Append a step to change the schema; never edit a released one.
  */
@@ -46,9 +69,10 @@ static const char schema_v1[] =
 	 * and resolves of a key: repeats are in neither, so a key that
 	 * repeats a million times costs nothing here. */
 	"CREATE INDEX alerts_firing ON alerts(key, id)"
-	" WHERE key IS NOT NULL AND status = 0 AND repeat_of IS NULL;"
+	" WHERE key IS NOT NULL AND status = " SQL_FIRING
+	" AND repeat_of IS NULL;"
 	"CREATE INDEX alerts_resolved ON alerts(key, id)"
-	" WHERE key IS NOT NULL AND status = 1;"
+	" WHERE key IS NOT NULL AND status = " SQL_RESOLVED ";"
 	/* store_prune: oldest first without scanning the table. */
 	"CREATE INDEX alerts_received ON alerts(received_at);"
 	/* WITHOUT ROWID: the primary key is the table, one b-tree less per
@@ -80,7 +104,7 @@ static const char schema_v1[] =
 	/* Next retry for stats; holds only RETRYING rows, so intake (which
 	 * never inserts RETRYING) does not pay for it. */
 	"CREATE INDEX deliveries_retry ON deliveries(due_at)"
-	" WHERE state = 3;"
+	" WHERE state = " SQL_RETRYING ";"
 	"CREATE TABLE mutes ("
 	" id INTEGER PRIMARY KEY,"
 	" until INTEGER NOT NULL,"
@@ -117,7 +141,7 @@ static const char *const migrations[] = {
 	"id, until, source, max_severity, created_by, created_at, held"
 
 /* Dispatch states that still owe a send (prune keeps their alerts). */
-#define OPEN_STATES "(0, 1, 3)"
+#define OPEN_STATES "(" SQL_PENDING ", " SQL_SENDING ", " SQL_RETRYING ")"
 
 enum stmt_id {
 	S_BEGIN,
@@ -167,8 +191,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_RESET_SENDING] =
-		"UPDATE deliveries SET state = 0, due_at = ?1, updated_at = ?1"
-		" WHERE state = 1",
+		"UPDATE deliveries SET state = " SQL_PENDING ","
+		" due_at = ?1, updated_at = ?1 WHERE state = " SQL_SENDING,
 	[S_ALERT_INSERT] =
 		"INSERT INTO alerts (received_at, severity, status, source,"
 		" title, text, key, url, labels, peer_uid, peer_pid, repeats,"
@@ -185,10 +209,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_LAST_FIRING] =
 		"SELECT f.id, f.received_at, f.acked_by IS NOT NULL FROM"
 		" (SELECT id, received_at, acked_by FROM alerts"
-		"  WHERE key = ?1 AND status = 0 AND repeat_of IS NULL"
+		"  WHERE key = ?1 AND status = " SQL_FIRING
+		" AND repeat_of IS NULL"
 		"  ORDER BY id DESC LIMIT 1) f"
 		" WHERE NOT EXISTS (SELECT 1 FROM alerts r WHERE r.key = ?1"
-		"  AND r.status = 1 AND r.id > f.id)",
+		"  AND r.status = " SQL_RESOLVED " AND r.id > f.id)",
 	[S_BUMP_REPEAT] =
 		"UPDATE alerts SET repeats = repeats + 1 WHERE id = ?",
 	[S_NEXT_DUE_CHAT] =
@@ -221,7 +246,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ORIG_DELIV] =
 		"SELECT " DELIV_COLS " FROM alerts a"
 		" JOIN deliveries d ON d.alert_id = a.id AND d.chat_id = ?2"
-		" WHERE a.key = ?1 AND a.status = 0 AND a.repeat_of IS NULL"
+		" WHERE a.key = ?1 AND a.status = " SQL_FIRING
+		" AND a.repeat_of IS NULL"
 		" AND a.id < ?3 AND d.message_id IS NOT NULL"
 		" ORDER BY a.id DESC LIMIT 1",
 	[S_ALERT_GET] = "SELECT " ALERT_COLS " FROM alerts a WHERE a.id = ?",
@@ -234,9 +260,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	/* One pass, no GROUP BY: grouping a million rows needs a sorter,
 	 * and memory must not grow with the queue. */
 	[S_STATS_STATES] =
-		"SELECT SUM(state = 0), SUM(state = 1), SUM(state = 2),"
-		" SUM(state = 3), SUM(state = 4), SUM(state = 5),"
-		" SUM(state = 6) FROM deliveries",
+		"SELECT SUM(state = " SQL_PENDING "),"
+		" SUM(state = " SQL_SENDING "), SUM(state = " SQL_SENT "),"
+		" SUM(state = " SQL_RETRYING "), SUM(state = " SQL_FAILED "),"
+		" SUM(state = " SQL_MUTED "), SUM(state = " SQL_SUPPRESSED ")"
+		" FROM deliveries",
 	[S_STATS_ALERTS] = "SELECT COUNT(*) FROM alerts",
 	/* Per (chat, severity), the first alert of the queue: an index
 	 * seek each, see store_stats. */
@@ -245,7 +273,8 @@ static const char *const stmt_sql[S_COUNT] = {
 		" AND severity = ?2 AND due_at IS NOT NULL",
 	[S_RECEIVED_AT] = "SELECT received_at FROM alerts WHERE id = ?",
 	[S_STATS_RETRY] =
-		"SELECT MIN(due_at) FROM deliveries WHERE state = 3",
+		"SELECT MIN(due_at) FROM deliveries"
+		" WHERE state = " SQL_RETRYING,
 	[S_STATS_SENT] =
 		"SELECT COALESCE(SUM(sent_at > ?1), 0), COUNT(*)"
 		" FROM deliveries WHERE sent_at IS NOT NULL AND sent_at > ?2",
@@ -258,11 +287,13 @@ static const char *const stmt_sql[S_COUNT] = {
 		"UPDATE alerts SET acked_by = COALESCE(acked_by, ?2),"
 		" acked_at = COALESCE(acked_at, ?3) WHERE id = ?1",
 	[S_RETRY_ONE] =
-		"UPDATE deliveries SET state = 3, due_at = ?2, updated_at = ?2"
-		" WHERE alert_id = ?1 AND state IN (3, 4)",
+		"UPDATE deliveries SET state = " SQL_RETRYING ","
+		" due_at = ?2, updated_at = ?2 WHERE alert_id = ?1"
+		" AND state IN (" SQL_RETRYING ", " SQL_FAILED ")",
 	[S_RETRY_ALL] =
-		"UPDATE deliveries SET state = 3, due_at = ?1, updated_at = ?1"
-		" WHERE state IN (3, 4)",
+		"UPDATE deliveries SET state = " SQL_RETRYING ","
+		" due_at = ?1, updated_at = ?1"
+		" WHERE state IN (" SQL_RETRYING ", " SQL_FAILED ")",
 	[S_MUTE_ADD] =
 		"INSERT INTO mutes (until, source, max_severity, created_by,"
 		" created_at, held) VALUES (?,?,?,?,?,?)",

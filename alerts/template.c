@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts/tgvalidate.h"
 #include "bot/util.h"
 
 #define TPL_MAX_NAME 64       /* bytes of a field name in {{...}} */

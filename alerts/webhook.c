@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "webhook.h"
+#include "bot/utf8.h"
 #include "bot/util.h"
 
 /* Longest user value echoed in an error message. */

@@ -26,6 +26,7 @@
 #include "alerts/httpaddr.h"
 #include "alerts/template.h"
 #include "bot/log.h"
+#include "bot/url.h"
 #include "bot/util.h"
 
 /* A config file is a few KiB; refuse anything absurd before parsing it. */
@@ -184,109 +185,118 @@ enum kind {
 	K_LABELS,   /* route only: group of label = "glob" */
 };
 
+/*
+ * def is the key's default, written as in the config file ("50", "true",
+ * "\"0660\"", "[ ]"); NULL when there is none (required, or unset means
+ * absent). config_defaults() applies it, and test_config checks that
+ * bot.conf.example shows the same text for every key.
+ */
 struct key {
 	const char *name;
 	enum kind kind;
 	double lo, hi;
 	size_t off, size, noff;
+	const char *def;
 };
 
 #define CFG_FIELD_SIZE(f) sizeof(((struct config *)0)->f)
-#define K(n, k, lo, hi, f) \
-	{ n, k, lo, hi, offsetof(struct config, f), CFG_FIELD_SIZE(f), 0 }
-#define KLIST(n, k, f, cnt) \
+#define K(n, k, lo, hi, f, def) \
+	{ n, k, lo, hi, offsetof(struct config, f), CFG_FIELD_SIZE(f), 0, def }
+#define KLIST(n, k, f, cnt, def) \
 	{ n, k, 0, 0, offsetof(struct config, f), \
-	  ARRAY_LEN(((struct config *)0)->f), offsetof(struct config, cnt) }
-#define KNONE(n, k) { n, k, 0, 0, 0, 0, 0 }
+	  ARRAY_LEN(((struct config *)0)->f), offsetof(struct config, cnt), \
+	  def }
+#define KNONE(n, k) { n, k, 0, 0, 0, 0, 0, NULL }
 
 static const struct key telegram_keys[] = {
-	K("api_url", K_URL, 0, 0, api_url),
+	K("api_url", K_URL, 0, 0, api_url, "\"https://api.telegram.org\""),
 	KNONE("token", K_TOKEN),
 	KNONE("token_file", K_TOKENFILE),
-	KLIST("chats", K_CHATS, chats, nchats),
-	KLIST("admins", K_USERS, admins, nadmins),
-	KLIST("viewers", K_USERS, viewers, nviewers),
-	K("poll_timeout", K_INT, 0, 600, poll_timeout),
-	K("connect_timeout", K_INT, 1, 300, connect_timeout),
-	K("request_timeout", K_INT, 1, 600, request_timeout),
-	K("proxy", K_PROXY, 0, 0, proxy),
-	K("no_proxy", K_STR, 0, 0, no_proxy),
+	KLIST("chats", K_CHATS, chats, nchats, NULL),
+	KLIST("admins", K_USERS, admins, nadmins, "[ ]"),
+	KLIST("viewers", K_USERS, viewers, nviewers, "[ ]"),
+	K("poll_timeout", K_INT, 0, 600, poll_timeout, "50"),
+	K("connect_timeout", K_INT, 1, 300, connect_timeout, "10"),
+	K("request_timeout", K_INT, 1, 600, request_timeout, "30"),
+	K("proxy", K_PROXY, 0, 0, proxy, "\"\""),
+	K("no_proxy", K_STR, 0, 0, no_proxy, "\"\""),
 };
 
 static const struct key socket_keys[] = {
-	K("path", K_PATH, 0, 0, socket_path),
-	K("mode", K_MODE, 0, 0777, socket_mode),
-	K("group", K_STR, 0, 0, socket_group),
-	KLIST("allowed_uids", K_UIDS, allowed_uids, nallowed_uids),
-	K("max_clients", K_INT, 1, 65536, max_clients),
-	K("max_line", K_SIZE, 1024, 16777216, max_line),
-	K("max_output", K_SIZE, 4096, 1073741824, max_output),
-	K("idle_timeout", K_INT, 1, 86400, idle_timeout),
-	K("max_clients_per_uid", K_INT, 1, 65536, max_clients_per_uid),
-	K("max_output_total", K_SIZE, 65536, 17179869184.0, max_output_total),
+	K("path", K_PATH, 0, 0, socket_path, "\"/run/opsbot/alerts.sock\""),
+	K("mode", K_MODE, 0, 0777, socket_mode, "\"0660\""),
+	K("group", K_STR, 0, 0, socket_group, "\"\""),
+	KLIST("allowed_uids", K_UIDS, allowed_uids, nallowed_uids, "[ ]"),
+	K("max_clients", K_INT, 1, 65536, max_clients, "256"),
+	K("max_line", K_SIZE, 1024, 16777216, max_line, "65536"),
+	K("max_output", K_SIZE, 4096, 1073741824, max_output, "1048576"),
+	K("idle_timeout", K_INT, 1, 86400, idle_timeout, "300"),
+	K("max_clients_per_uid", K_INT, 1, 65536, max_clients_per_uid, "32"),
+	K("max_output_total", K_SIZE, 65536, 17179869184.0, max_output_total,
+	  "33554432"),
 };
 
 static const struct key store_keys[] = {
-	K("path", K_PATH, 0, 0, store_path),
-	K("retention_days", K_INT, 1, 3650, retention_days),
+	K("path", K_PATH, 0, 0, store_path, "\"/var/lib/opsbot/opsbot.db\""),
+	K("retention_days", K_INT, 1, 3650, retention_days, "30"),
 };
 
 static const struct key limits_keys[] = {
-	K("global_per_second", K_NUM, 0.1, 1000, global_per_second),
-	K("chat_per_second", K_NUM, 0.01, 100, chat_per_second),
-	K("group_per_minute", K_INT, 1, 1000, group_per_minute),
-	K("retry_after_cap", K_INT, 1, 86400, retry_after_cap),
+	K("global_per_second", K_NUM, 0.1, 1000, global_per_second, "30"),
+	K("chat_per_second", K_NUM, 0.01, 100, chat_per_second, "1"),
+	K("group_per_minute", K_INT, 1, 1000, group_per_minute, "20"),
+	K("retry_after_cap", K_INT, 1, 86400, retry_after_cap, "3600"),
 };
 
 static const struct key retry_keys[] = {
-	K("base", K_NUM, 0.01, 3600, retry_base),
-	K("cap", K_NUM, 0.01, 86400, retry_cap),
-	K("max_age", K_INT, 60, 2592000, max_age),
-	K("breaker_threshold", K_INT, 1, 1000, breaker_threshold),
+	K("base", K_NUM, 0.01, 3600, retry_base, "1"),
+	K("cap", K_NUM, 0.01, 86400, retry_cap, "300"),
+	K("max_age", K_INT, 60, 2592000, max_age, "86400"),
+	K("breaker_threshold", K_INT, 1, 1000, breaker_threshold, "5"),
 };
 
 static const struct key delivery_keys[] = {
-	K("notify_severity", K_SEVERITY, 0, 0, notify_severity),
-	K("link_preview", K_BOOL, 0, 0, link_preview),
-	K("repeat_window", K_INT, 0, 86400, repeat_window),
-	K("pack", K_BOOL, 0, 0, pack),
-	K("buttons", K_BOOL, 0, 0, buttons),
-	K("template", K_TEMPLATE, 0, 0, tpl),
-	K("template_file", K_TEMPLATEFILE, 0, 0, tpl),
+	K("notify_severity", K_SEVERITY, 0, 0, notify_severity, "\"error\""),
+	K("link_preview", K_BOOL, 0, 0, link_preview, "false"),
+	K("repeat_window", K_INT, 0, 86400, repeat_window, "600"),
+	K("pack", K_BOOL, 0, 0, pack, "true"),
+	K("buttons", K_BOOL, 0, 0, buttons, "true"),
+	K("template", K_TEMPLATE, 0, 0, tpl, NULL),
+	K("template_file", K_TEMPLATEFILE, 0, 0, tpl, NULL),
 };
 
 static const struct key log_keys[] = {
-	K("level", K_LOGLEVEL, 0, 0, log_level),
+	K("level", K_LOGLEVEL, 0, 0, log_level, "\"info\""),
 };
 
 static const struct key http_keys[] = {
-	K("listen", K_LISTEN, 0, 0, http_listen),
+	K("listen", K_LISTEN, 0, 0, http_listen, NULL),
 	KNONE("token_file", K_HTTPTOKENFILE),
-	K("max_body", K_SIZE, 1024, 67108864, http_max_body),
-	K("max_alerts", K_INT, 1, 100000, http_max_alerts),
-	K("max_connections", K_INT, 1, 4096, http_max_connections),
-	K("timeout", K_INT, 1, 3600, http_timeout),
+	K("max_body", K_SIZE, 1024, 67108864, http_max_body, "1048576"),
+	K("max_alerts", K_INT, 1, 100000, http_max_alerts, "1000"),
+	K("max_connections", K_INT, 1, 4096, http_max_connections, "64"),
+	K("timeout", K_INT, 1, 3600, http_timeout, "10"),
 };
 
 #define ROUTE_FIELD_SIZE(f) sizeof(((struct route *)0)->f)
 static const struct key route_keys[] = {
 	{ "source", K_STR, 0, 0, offsetof(struct route, source),
-	  ROUTE_FIELD_SIZE(source), 0 },
+	  ROUTE_FIELD_SIZE(source), 0, "\"\"" },
 	{ "min_severity", K_SEVERITY, 0, 0,
 	  offsetof(struct route, min_severity),
-	  ROUTE_FIELD_SIZE(min_severity), 0 },
+	  ROUTE_FIELD_SIZE(min_severity), 0, "\"debug\"" },
 	{ "chats", K_CHATS, 0, 0, offsetof(struct route, chats),
 	  ARRAY_LEN(((struct route *)0)->chats),
-	  offsetof(struct route, nchats) },
+	  offsetof(struct route, nchats), NULL },
 	{ "thread_id", K_INT64, 0, 0, offsetof(struct route, thread_id),
-	  ROUTE_FIELD_SIZE(thread_id), 0 },
+	  ROUTE_FIELD_SIZE(thread_id), 0, "0" },
 	{ "labels", K_LABELS, 0, 0, offsetof(struct route, labels),
 	  ARRAY_LEN(((struct route *)0)->labels),
-	  offsetof(struct route, nlabels) },
+	  offsetof(struct route, nlabels), NULL },
 	{ "template", K_TEMPLATE, 0, 0, offsetof(struct route, tpl),
-	  ROUTE_FIELD_SIZE(tpl), 0 },
+	  ROUTE_FIELD_SIZE(tpl), 0, NULL },
 	{ "template_file", K_TEMPLATEFILE, 0, 0, offsetof(struct route, tpl),
-	  ROUTE_FIELD_SIZE(tpl), 0 },
+	  ROUTE_FIELD_SIZE(tpl), 0, NULL },
 };
 
 struct section {
@@ -580,29 +590,22 @@ bad:
 static void get_url(struct ctx *c, const config_setting_t *s,
 		    const char *path, char *dst, size_t size)
 {
-	const char *v = get_str(c, s, path, size), *rest;
+	const char *v = get_str(c, s, path, size);
 	size_t n;
+	int rc;
 
 	if (v == NULL)
 		return;
-	if (strncasecmp(v, "https://", 8) == 0)
-		rest = v + 8;
-	else if (strncasecmp(v, "http://", 7) == 0)
-		rest = v + 7;
-	else
-		rest = NULL;
 	/* Not quoted back: a careless URL may carry the token. */
-	if (rest == NULL || *rest == '\0' || *rest == '/') {
+	if ((rc = url_check(v, NULL, 0)) == URL_BAD_CHAR) {
+		error_at(c, line_of(s), "%s: URL contains white space or "
+			 "control characters", path);
+		return;
+	}
+	if (rc != URL_OK) {
 		error_at(c, line_of(s), "%s: expected an http:// or https:// "
 			 "URL like \"https://api.telegram.org\"", path);
 		return;
-	}
-	for (const char *p = v; *p; p++) {
-		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p)) {
-			error_at(c, line_of(s), "%s: URL contains white space "
-				 "or control characters", path);
-			return;
-		}
 	}
 	str_copy(dst, v, size);
 	n = strlen(dst);
@@ -631,10 +634,15 @@ static void get_severity(struct ctx *c, const config_setting_t *s,
 	*out = sev;
 }
 
+/* From LOG_LVL_ERROR on. */
+static const char *const log_level_names[] = {
+	"error", "warn", "info", "debug"
+};
+
 static void get_loglevel(struct ctx *c, const config_setting_t *s,
 			 const char *path, int *out)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
+	const char *const *names = log_level_names;
 	char q[CONFIG_MAX_QUOTE];
 	const char *v;
 
@@ -643,7 +651,7 @@ static void get_loglevel(struct ctx *c, const config_setting_t *s,
 		return;
 	}
 	v = config_setting_get_string(s);
-	for (size_t i = 0; v != NULL && i < ARRAY_LEN(names); i++) {
+	for (size_t i = 0; v != NULL && i < ARRAY_LEN(log_level_names); i++) {
 		if (strcasecmp(v, names[i]) == 0) {
 			*out = LOG_LVL_ERROR + (int)i;
 			return;
@@ -944,6 +952,82 @@ static void get_template(struct ctx *c, const config_setting_t *s,
 	free(text);
 }
 
+/* The text of a quoted default without its quotes, in dst. */
+static const char *unquote(char *dst, size_t size, const char *def)
+{
+	size_t n = strlen(def);
+
+	if (n >= 2 && def[0] == '"' && def[n - 1] == '"')
+		def++, n -= 2;
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, def, n);
+	dst[n] = '\0';
+	return dst;
+}
+
+/* Stores k's default (k->def, in config-file syntax) at base + k->off.
+ * Lists default to empty, which the zeroed struct already is. */
+static void key_default(const struct key *k, void *base)
+{
+	char *field = (char *)base + k->off, v[256];
+
+	if (k->def == NULL)
+		return;
+	unquote(v, sizeof(v), k->def);
+	switch (k->kind) {
+	case K_INT:
+		*(int *)(void *)field = (int)strtol(v, NULL, 10);
+		break;
+	case K_INT64:
+		*(int64_t *)(void *)field = strtoll(v, NULL, 10);
+		break;
+	case K_SIZE:
+		*(size_t *)(void *)field = (size_t)strtoull(v, NULL, 10);
+		break;
+	case K_NUM:
+		*(double *)(void *)field = strtod(v, NULL);
+		break;
+	case K_BOOL:
+		*(int *)(void *)field = strcmp(v, "true") == 0;
+		break;
+	case K_STR:
+	case K_PATH:
+	case K_URL:
+	case K_PROXY:
+		str_copy(field, v, k->size);
+		break;
+	case K_MODE:
+		*(mode_t *)(void *)field = (mode_t)strtol(v, NULL, 8);
+		break;
+	case K_SEVERITY:
+		*(int *)(void *)field = severity_parse(v);
+		break;
+	case K_LOGLEVEL:
+		for (size_t i = 0; i < ARRAY_LEN(log_level_names); i++)
+			if (strcmp(v, log_level_names[i]) == 0)
+				*(int *)(void *)field = LOG_LVL_ERROR + (int)i;
+		break;
+	case K_CHATS:
+	case K_USERS:
+	case K_UIDS:
+	case K_TOKEN:
+	case K_TOKENFILE:
+	case K_LISTEN:
+	case K_HTTPTOKENFILE:
+	case K_TEMPLATE:
+	case K_TEMPLATEFILE:
+	case K_LABELS:
+		break;
+	}
+}
+
+static void keys_default(const struct key *keys, size_t n, void *base)
+{
+	for (size_t i = 0; i < n; i++)
+		key_default(&keys[i], base);
+}
+
 /* Checks one setting against its key and stores it at base + k->off. */
 static void check_key(struct ctx *c, const config_setting_t *s,
 		      const char *path, const struct key *k, void *base)
@@ -1122,7 +1206,7 @@ static void check_routes(struct ctx *c, const config_setting_t *s)
 			continue;
 		}
 		memset(r, 0, sizeof(*r));
-		r->min_severity = SEV_DEBUG;
+		keys_default(route_keys, ARRAY_LEN(route_keys), r);
 		check_group(c, g, prefix, route_keys, ARRAY_LEN(route_keys), r);
 		cs = config_setting_get_member(g, "chats");
 		if (cs == NULL)
@@ -1568,48 +1652,8 @@ out:
 void config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	str_copy(cfg->api_url, "https://api.telegram.org",
-		 sizeof(cfg->api_url));
-	cfg->poll_timeout = 50;
-	cfg->connect_timeout = 10;
-	cfg->request_timeout = 30;
-
-	str_copy(cfg->socket_path, "/run/opsbot/alerts.sock",
-		 sizeof(cfg->socket_path));
-	cfg->socket_mode = 0660;
-	cfg->max_clients = 256;
-	cfg->max_line = 65536;
-	cfg->max_output = 1048576;
-	cfg->idle_timeout = 300;
-	cfg->max_clients_per_uid = 32;
-	cfg->max_output_total = 33554432;
-
-	str_copy(cfg->store_path, "/var/lib/opsbot/opsbot.db",
-		 sizeof(cfg->store_path));
-	cfg->retention_days = 30;
-
-	cfg->global_per_second = 30;
-	cfg->chat_per_second = 1;
-	cfg->group_per_minute = 20;
-	cfg->retry_after_cap = 3600;
-
-	cfg->retry_base = 1;
-	cfg->retry_cap = 300;
-	cfg->max_age = 86400;
-	cfg->breaker_threshold = 5;
-
-	cfg->notify_severity = SEV_ERROR;
-	cfg->link_preview = 0;
-	cfg->repeat_window = 600;
-	cfg->pack = 1;
-	cfg->buttons = 1;
-
-	cfg->log_level = LOG_LVL_INFO;
-
-	cfg->http_max_body = 1048576;
-	cfg->http_max_alerts = 1000;
-	cfg->http_max_connections = 64;
-	cfg->http_timeout = 10;
+	for (size_t i = 0; i < ARRAY_LEN(sections); i++)
+		keys_default(sections[i].keys, sections[i].nkeys, cfg);
 }
 
 int config_load_string(struct config *cfg, const char *text, const char *name,

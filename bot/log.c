@@ -29,16 +29,6 @@ void log_set_secret(const char *s)
 	redact_set_secret(s);
 }
 
-int log_level_parse(const char *name)
-{
-	static const char *names[] = { "error", "warn", "info", "debug" };
-
-	for (size_t i = 0; i < ARRAY_LEN(names); i++)
-		if (strcmp(name, names[i]) == 0)
-			return (int)i;
-	return -1;
-}
-
 static void vlog(enum log_level lvl, int with_errno, const char *fmt,
 		 va_list ap)
 {

@@ -19,9 +19,6 @@ void log_set_level(enum log_level level);
 /* Also redact this token (its secret, in every form: see redact_secret)
  * from every line; the same registry scrubs Telegram's descriptions. */
 void log_set_secret(const char *secret);
-/* "error", "warn", "info", "debug" -> level; -1 if unknown. */
-int log_level_parse(const char *name);
-
 void log_debug(const char *fmt, ...) ATTR_PRINTF(1, 2);
 void log_info(const char *fmt, ...) ATTR_PRINTF(1, 2);
 /* log_warn appends ": strerror(errno)"; log_warnx does not. */

@@ -1,9 +1,10 @@
 /*
  * tgapi.c - the Bot API's wire format without I/O: builds request bodies
- * and classifies replies (TELEGRAM.md's error table) into what the caller
- * must do. tg_classify() is a fuzz target: it accepts any bytes.
+ * and classifies replies (the Bot API's error replies; README.md's
+ * troubleshooting table) into what the caller must do. tg_classify() is a fuzz target: it accepts any bytes.
  */
 #include "tgapi.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -61,40 +62,6 @@ void tg_reply_free(struct tg_reply *r)
 	r->json = NULL;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is invalid
- * (overlong forms, surrogates and values over U+10FFFF included). */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 /*
  * Copies src into dst (size bytes) so that the result is safe to show
  * anywhere: one line (control characters become spaces), valid UTF-8
@@ -107,7 +74,7 @@ static void copy_clean(char *dst, size_t size, const char *src)
 	size_t n = strlen(src), i = 0, o = 0, k;
 
 	while (i < n) {
-		k = utf8_seq_len(s + i, n - i);
+		k = utf8_decode(src + i, n - i, NULL);
 		if (k == 0 || (k == 1 && (s[i] < 0x20 || s[i] == 0x7f))) {
 			if (o + 1 >= size)
 				break;

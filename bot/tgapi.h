@@ -1,7 +1,8 @@
 /*
  * tgapi.h - the Bot API's wire format, without any I/O: request bodies
  * (JSON, built with cJSON) and classification of replies into what the
- * caller must do (TELEGRAM.md's error table).
+ * caller must do (the Bot API's error replies; README.md's troubleshooting
+ * table).
  *
  * tg_classify() accepts any bytes at all (it is a fuzz target): a reply
  * that is not JSON, or JSON of the wrong shape, is a transient error.

@@ -41,7 +41,8 @@ Control API: JSON over HTTP under /_emu/ on the same port, no token
          /_emu/state (webhook, behaviours, deleteWebhook calls, blocks)
   POST   /_emu/reset      everything back to defaults
 
-Facts it follows are in /work/shared/TELEGRAM.md. Ids (update_id, per-chat
+Facts it follows are those of the Bot API documentation
+(https://core.telegram.org/bots/api). Ids (update_id, per-chat
 message_id) are never reused within one emulator process, even across
 /_emu/reset, so a bot that persisted an offset or a message id is never
 confused by a reset.

@@ -18,6 +18,8 @@
 #include "alerts/alert.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
 #include "tests/fuzz/fuzz.h"
 
 /* A string field: absent, or non-empty, valid UTF-8 (by both the module's

@@ -14,6 +14,7 @@
 
 #include "bot/config.c"
 #include "bot/util.c"
+#include "bot/url.c"
 #include "alerts/severity.c"
 #include "alerts/template.c"
 #include "alerts/format.c"

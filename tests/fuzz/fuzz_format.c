@@ -1,10 +1,10 @@
 /*
  * fuzz_format.c - libFuzzer target for the Telegram formatter
- * (alerts/format.c, alerts/tghtml.c): builds alerts from arbitrary bytes,
+ * (alerts/format.c, alerts/tghtml.c, judged by alerts/tgvalidate.c): builds alerts from arbitrary bytes,
  * runs format_alert, format_alert_plain, format_pack and
  * format_resolved_note, and judges every HTML part twice: with the
  * module's tg_html_validate and with a small validator written here from
- * TELEGRAM.md alone, so that a bug in tg_html_validate cannot hide a bug
+ * Telegram's documented HTML rules alone, so that a bug in tg_html_validate cannot hide a bug
  * in format.c. Any violation aborts.
  *
  * Input layout: byte 0 = severity (bits 0-2), status resolved (bit 3),
@@ -23,8 +23,11 @@
 
 #include "alerts/format.c"
 #include "alerts/tghtml.c"
+#include "alerts/tgvalidate.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
 #include "tests/fuzz/fuzz.h"
 
 /* ---- an independent validator of Telegram's HTML rules ---- */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "bot/util.c"
+#include "bot/utf8.c"
 #include "bot/tgapi.c"
 #include "tests/fuzz/fuzz.h"
 

@@ -3,6 +3,7 @@ import json
 import time
 
 from harness import GROUP, Harness, wait_until
+from states import DF_PLAIN, DS_FAILED, DS_SENT, DS_SUPPRESSED
 
 HOSTILE = [
     "<script>alert(1)</script>", "</b></i>", "&amp; &lt; & < >", "a & b",
@@ -34,13 +35,14 @@ def test_every_severity_and_hostile_input_passes_strict_validator():
 
         def done():
             rows = h.sql("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-            return dict(rows).get(2, 0) == len(ids) and rows
+            return dict(rows).get(DS_SENT, 0) == len(ids) and rows
         wait_until(done, 90, 0.2, "all delivered")
         st = h.emu.stats()
         assert st.get("html_errors", 0) == 0, st
         assert st.get("rate_limited", 0) == 0, st
         # no plain-text fallback was needed: our HTML was accepted as is
-        plain = h.sql("SELECT COUNT(*) FROM deliveries WHERE flags & 1")
+        plain = h.sql("SELECT COUNT(*) FROM deliveries WHERE flags & ?",
+                      (DF_PLAIN,))
         assert plain[0][0] == 0
         msgs = h.emu.messages()
         sev_msgs = [m for m in msgs if m["text"].split("\n")[0].count("sev ")]
@@ -82,8 +84,8 @@ def test_storm_of_1000_into_one_supergroup_all_visible_no_429():
         assert took <= 20, took
         n = len(h.emu.messages())
         assert n <= 17, "storm used %d messages" % n
-        sent = h.sql("SELECT COUNT(*) FROM deliveries WHERE state=2 "
-                     "AND message_id IS NOT NULL")
+        sent = h.sql("SELECT COUNT(*) FROM deliveries WHERE state=? "
+                     "AND message_id IS NOT NULL", (DS_SENT,))
         assert sent[0][0] == 1000
     finally:
         h.close()
@@ -164,7 +166,8 @@ def test_chat_not_found_fails_destination_and_keeps_alert():
         h.start()
         (aid,) = h.send_many([{"title": "lost?", "text": "x"}])
         wait_until(lambda: h.sql("SELECT state, last_error FROM deliveries "
-                                 "WHERE alert_id=?", (aid,))[0][0] == 4,
+                                 "WHERE alert_id=?", (aid,))[0][0]
+                   == DS_FAILED,
                    15, what="delivery failed")
         err = h.sql("SELECT last_error FROM deliveries WHERE alert_id=?",
                     (aid,))[0][0]
@@ -214,7 +217,7 @@ def test_repeat_within_window_is_not_sent_again():
         assert len(h.emu.messages()) == 1
         rows = h.sql("SELECT state FROM deliveries WHERE alert_id IN (%s)"
                       % ",".join(map(str, ids)))
-        assert all(r[0] == 6 for r in rows), rows
+        assert all(r[0] == DS_SUPPRESSED for r in rows), rows
         rep = h.sql("SELECT repeats FROM alerts WHERE key='svc/flap' "
                     "AND repeat_of IS NULL")
         assert rep[0][0] == 3, rep
@@ -232,7 +235,7 @@ def test_5xx_and_garbage_replies_are_retried_not_fatal():
         (aid,) = h.send_many([{"title": "retry me", "text": "x"}])
         wait_until(lambda: h.emu.messages(), 20, what="delivered")
         # Telegram has it; the daemon commits "sent" a moment later
-        att = wait_until(lambda: (lambda r: r if r[1] == 2 else None)(
+        att = wait_until(lambda: (lambda r: r if r[1] == DS_SENT else None)(
             h.sql("SELECT attempts, state FROM deliveries WHERE alert_id=?",
                   (aid,))[0]), 10, what="delivery recorded as sent")
         assert att[0] == 5, att

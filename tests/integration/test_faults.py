@@ -19,6 +19,7 @@ import time
 from harness import (GROUP, PRIVATE, SANITIZED, Harness, LineReader,
                      wait_until)
 from marks import serial
+from states import DS_FAILED, DS_SENT, OPEN_STATES
 
 FAST_RETRY = "retry = { base = 0.2; cap = 2.0; breaker_threshold = 3; };\n"
 ROUTE_PRIV = 'routes = ( { source = "priv"; chats = [ %dL ]; } );\n' % PRIVATE
@@ -201,8 +202,8 @@ def test_chaos_kill9_and_flaky_api_every_ack_delivered():
         assert dups <= sum(kills * b for b in biggest.values()), dups
         st = h.emu.stats()
         figure("chaos faults applied", st.get("faults_by_kind"))
-        assert h.sql("SELECT COUNT(*) FROM deliveries WHERE state = 4")[0][0] \
-            == 0, "a delivery failed for good"
+        assert h.sql("SELECT COUNT(*) FROM deliveries WHERE state = ?",
+                     (DS_FAILED,))[0][0] == 0, "a delivery failed for good"
     finally:
         stop.set()
         h.close()
@@ -289,7 +290,7 @@ def test_stricter_telegram_429s_obeyed_no_early_send():
         # obeyed, not given up: every row is sent, none failed
         rows = dict(h.sql("SELECT state, COUNT(*) FROM deliveries "
                           "GROUP BY state"))
-        assert rows.get(2, 0) == len(ids), rows
+        assert rows.get(DS_SENT, 0) == len(ids), rows
     finally:
         h.close()
 
@@ -578,7 +579,7 @@ def test_sigterm_drain_with_slow_api_loses_nothing():
             states[st] = states.get(st, 0) + 1
         figure("drain delivery states at exit", states)
         assert {r[0] for r in rows} == set(ids), "acknowledged alert lost"
-        assert set(states) <= {0, 1, 3}, states
+        assert set(states) <= set(OPEN_STATES), states
         assert not h.emu.messages()
         h.emu.clear_faults()
         h.start()

@@ -205,12 +205,26 @@ def test_second_daemon_on_same_socket_or_store_refuses():
     h = Harness("twice")
     try:
         h.start()
+        # Same config: the store's lock refuses it before anything else.
         p = subprocess.run([OPSBOT, "-c", h.conf, "run"], capture_output=True,
                            text=True, timeout=10)
-        assert p.returncode != 0
-        assert ("in use" in p.stderr or "already running" in p.stderr or
-                "listening" in p.stderr), p.stderr
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        assert "is in use by another opsbot" in p.stderr, p.stderr
+        assert "listening on" not in p.stderr, p.stderr
+        # Another store, the same socket: the live listener refuses it.
+        other = os.path.join(h.dir, "other.conf")
+        with open(h.conf) as f:
+            text = f.read()
+        with open(other, "w") as f:
+            f.write(text.replace(h.db, os.path.join(h.dir, "other.db")))
+        p = subprocess.run([OPSBOT, "-c", other, "run"], capture_output=True,
+                           text=True, timeout=10)
+        assert p.returncode == 1, (p.returncode, p.stderr)
+        assert "another process is listening on " + h.sock in p.stderr, \
+            p.stderr
+        assert "listening on " + h.sock + "," not in p.stderr, p.stderr
         assert h.daemon.poll() is None
+        assert os.path.exists(h.sock), "the refused daemon removed the socket"
     finally:
         h.close()
 

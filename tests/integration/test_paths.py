@@ -6,13 +6,13 @@ import re
 import time
 
 from harness import ADMIN, GROUP, TOKEN, Harness, wait_until
+from states import (DF_NO_THREAD, DF_PLAIN, DS_FAILED, DS_MUTED, DS_PENDING,
+                    DS_RETRYING, DS_SENT)
 
 STRANGER = 999
 STRANGER2 = 998  # only ever seen in the group
 LOST = -1002000000002  # a route's chat the emulator does not know
 
-DS_PENDING, DS_SENT, DS_RETRYING, DS_FAILED, DS_MUTED = 0, 2, 3, 4, 5
-DF_PLAIN, DF_NO_THREAD = 1, 2
 
 
 def row(h, aid, chat=GROUP):

@@ -17,6 +17,8 @@
 #include "alerts/alert.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
 
 /* Parses n bytes from an exact-size heap copy, so that the sanitizer build
  * catches any read past the line (it is not NUL-terminated), and so that

@@ -11,6 +11,7 @@
 
 #include "bot/config.c"
 #include "bot/util.c"
+#include "bot/url.c"
 #include "alerts/severity.c"
 #include "alerts/template.c"
 #include "alerts/format.c"
@@ -1141,6 +1142,226 @@ static void test_garbage(void **state)
 	}
 }
 
+/* ---- bot.conf.example against the key tables ---------------------------
+ *
+ * Conventions of bot.conf.example that this checks:
+ *  - inside "name = {" ... "};", a line "key = value;" or, commented out,
+ *    "# key = value;" documents name.key;
+ *  - the value shown is the table's default (white space aside), unless
+ *    the line ends in "# example, default: X" (then X is the default) or
+ *    the key has no default (required, or absent unless set);
+ *  - route keys are listed after "Keys of a route:" as "#   key  ...",
+ *    with "(default X" in their description when they have one.
+ */
+
+#define EXAMPLE "bot.conf.example"
+
+static char *slurp(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *text;
+	long n;
+
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	n = ftell(fp);
+	assert_true(n > 0);
+	rewind(fp);
+	text = calloc(1, (size_t)n + 1);
+	assert_non_null(text);
+	assert_int_equal(fread(text, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	return text;
+}
+
+/* s[0..n) without white space, in dst. */
+static const char *squeeze(char *dst, size_t size, const char *s, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 1 < size; i++)
+		if (!isspace((unsigned char)s[i]))
+			dst[o++] = s[i];
+	dst[o] = '\0';
+	return dst;
+}
+
+static const struct section *example_section(const char *name, size_t n)
+{
+	for (size_t i = 0; i < ARRAY_LEN(sections); i++)
+		if (strlen(sections[i].name) == n &&
+		    strncmp(sections[i].name, name, n) == 0)
+			return &sections[i];
+	return NULL;
+}
+
+/* Length of the [a-z_] name at p. */
+static size_t ident_len(const char *p)
+{
+	size_t n = 0;
+
+	while ((p[n] >= 'a' && p[n] <= 'z') || p[n] == '_')
+		n++;
+	return n;
+}
+
+/* One documented key: known, and showing its default. */
+static void example_key(const struct section *sec, const char *name,
+			size_t nlen, const char *value, size_t vlen,
+			const char *tail, int line, unsigned char *seen)
+{
+	char shown[256], def[256];
+	const char *d;
+	size_t k;
+
+	for (k = 0; k < sec->nkeys; k++)
+		if (strlen(sec->keys[k].name) == nlen &&
+		    strncmp(sec->keys[k].name, name, nlen) == 0)
+			break;
+	if (k == sec->nkeys)
+		fail_msg(EXAMPLE ":%d: %s.%.*s is not in the key table", line,
+			 sec->name, (int)nlen, name);
+	seen[k] = 1;
+	if (sec->keys[k].def == NULL)
+		return;
+	squeeze(def, sizeof(def), sec->keys[k].def, strlen(sec->keys[k].def));
+	if (strncmp(tail, "example", 7) == 0) {
+		if ((d = strstr(tail, "default:")) == NULL)
+			fail_msg(EXAMPLE ":%d: %s.%s shows an example but not "
+				 "its default %s", line, sec->name,
+				 sec->keys[k].name, sec->keys[k].def);
+		d += strlen("default:");
+		squeeze(shown, sizeof(shown), d, strcspn(d, "\n"));
+	} else {
+		squeeze(shown, sizeof(shown), value, vlen);
+	}
+	if (strcmp(shown, def) != 0)
+		fail_msg(EXAMPLE ":%d: %s.%s shows %s, the default is %s",
+			 line, sec->name, sec->keys[k].name, shown, def);
+}
+
+static void test_example_matches_tables(void **state)
+{
+	char *text = slurp(EXAMPLE), *p = text, *eol;
+	const struct section *sec = NULL;
+	unsigned char seen[ARRAY_LEN(sections)][64];
+	int line = 0;
+
+	(void)state;
+	memset(seen, 0, sizeof(seen));
+	for (; *p; p = *eol ? eol + 1 : eol) {
+		const char *q = p, *eq, *semi, *tail;
+		size_t n;
+
+		eol = p + strcspn(p, "\n");
+		line++;
+		while (q < eol && isspace((unsigned char)*q))
+			q++;
+		if (sec == NULL) {
+			n = ident_len(q);
+			eq = q + n + strspn(q + n, " \t");
+			if (n && *eq == '=' && eq[1 + strspn(eq + 1, " \t")] ==
+			    '{')
+				sec = example_section(q, n);
+			continue;
+		}
+		if (strncmp(q, "};", 2) == 0) {
+			sec = NULL;
+			continue;
+		}
+		if (*q == '#')
+			q += 1 + strspn(q + 1, " \t");
+		n = ident_len(q);
+		eq = q + n + strspn(q + n, " \t");
+		if (n == 0 || *eq != '=' ||
+		    (semi = memchr(eq, ';', (size_t)(eol - eq))) == NULL)
+			continue;
+		tail = semi + 1 + strspn(semi + 1, " \t");
+		if (*tail == '#')
+			tail += 1 + strspn(tail + 1, " \t");
+		assert_true(sec->nkeys <= ARRAY_LEN(seen[0]));
+		example_key(sec, q, n, eq + 1, (size_t)(semi - eq - 1), tail,
+			    line, seen[sec - sections]);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(sections); i++)
+		for (size_t k = 0; k < sections[i].nkeys; k++)
+			if (!seen[i][k])
+				fail_msg("%s.%s is not documented in " EXAMPLE,
+					 sections[i].name,
+					 sections[i].keys[k].name);
+	free(text);
+}
+
+/* Route keys are described in a comment block, each with its default. */
+static void test_example_route_keys(void **state)
+{
+	char *text = slurp(EXAMPLE), *block, want[64], key[64];
+
+	(void)state;
+	assert_non_null(block = strstr(text, "Keys of a route:"));
+	for (size_t k = 0; k < ARRAY_LEN(route_keys); k++) {
+		const char *at, *end, *next;
+
+		snprintf(key, sizeof(key), "\n#   %s ", route_keys[k].name);
+		if ((at = strstr(block, key)) == NULL)
+			fail_msg("route key %s is not described in " EXAMPLE,
+				 route_keys[k].name);
+		/* Its description runs to the next key or the example. */
+		end = at + strlen(key);
+		while ((next = strstr(end, "\n#   ")) != NULL &&
+		       next[5] == ' ')
+			end = next + 5;
+		if (next == NULL)
+			next = end + strlen(end);
+		if (route_keys[k].def == NULL)
+			continue;
+		snprintf(want, sizeof(want), "(default %s", route_keys[k].def);
+		if (memmem(at, (size_t)(next - at), want, strlen(want)) ==
+		    NULL)
+			fail_msg("route key %s: " EXAMPLE " does not say "
+				 "\"%s\"", route_keys[k].name, want);
+	}
+	free(text);
+}
+
+/* Every default in the tables is one the parser accepts, and applying it
+ * stores what parsing it does. */
+static void test_table_defaults_parse(void **state)
+{
+	static const char base[] =
+		"telegram = { token = \"1:a\"; chats = [ 1 ]; };\n";
+	char text[512];
+	struct config def;
+
+	(void)state;
+	config_defaults(&def);
+	for (size_t i = 0; i < ARRAY_LEN(sections); i++) {
+		for (size_t k = 0; k < sections[i].nkeys; k++) {
+			const struct key *key = &sections[i].keys[k];
+
+			if (key->def == NULL || key->kind == K_CHATS ||
+			    key->kind == K_USERS || key->kind == K_UIDS)
+				continue;
+			if (strcmp(sections[i].name, "telegram") == 0)
+				snprintf(text, sizeof(text), "telegram = { "
+					 "token = \"1:a\"; chats = [ 1 ]; "
+					 "%s = %s; };\n", key->name, key->def);
+			else
+				snprintf(text, sizeof(text), "%s%s = { %s = "
+					 "%s; };\n", base, sections[i].name,
+					 key->name, key->def);
+			if (load(text) != 0)
+				fail_msg("%s.%s = %s refused: %s",
+					 sections[i].name, key->name, key->def,
+					 err);
+			if (memcmp((char *)&cfg + key->off,
+				   (char *)&def + key->off, key->size) != 0)
+				fail_msg("%s.%s: default applied differs from "
+					 "parsed", sections[i].name, key->name);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1159,6 +1380,9 @@ int main(void)
 		cmocka_unit_test(test_socket_mode),
 		cmocka_unit_test(test_severity_and_level),
 		cmocka_unit_test(test_api_url),
+		cmocka_unit_test(test_example_matches_tables),
+		cmocka_unit_test(test_example_route_keys),
+		cmocka_unit_test(test_table_defaults_parse),
 		cmocka_unit_test(test_routes_invalid),
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_include_refused),

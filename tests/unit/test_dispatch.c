@@ -28,6 +28,8 @@
 #include "alerts/store.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
 #include "alerts/format.c"
 #include "alerts/tghtml.c"
 #include "alerts/alert.c"
@@ -1222,7 +1224,7 @@ static void test_multipart_sent_in_order(void **state)
 /*
  * A 429 on the second part: Telegram already shows the first. After the
  * wait the second part must follow; sending the first part again would
- * duplicate it in the chat (TELEGRAM.md: wait retry_after, then retry -
+ * duplicate it in the chat (the Bot API: wait retry_after, then retry -
  * the request, not the whole alert).
  */
 static void test_multipart_429_resumes(void **state)
@@ -1255,7 +1257,7 @@ static void test_multipart_429_resumes(void **state)
 
 /*
  * Telegram refuses the HTML of the edit that marks the original resolved:
- * the same bytes must not be sent again (TELEGRAM.md), and the resolution
+ * the same bytes must not be sent again (Telegram refuses them again), and the resolution
  * must still reach the chat.
  */
 static void test_resolved_edit_refused(void **state)

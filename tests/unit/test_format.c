@@ -16,42 +16,24 @@
 
 #include "alerts/format.c"
 #include "alerts/tghtml.c"
+#include "alerts/tgvalidate.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
+#include "alerts/alert.c" /* the real alert_free */
+#include "fixture.h"
 
 #define BIG (1u << 24)
 
 /* --- helpers --- */
 
-static char *xstrdup(const char *s)
-{
-	char *d = s ? strdup(s) : NULL;
-
-	assert_true(s == NULL || d != NULL);
-	return d;
-}
-
 static void mk(struct alert *a, enum severity sev, const char *title,
 	       const char *text)
 {
-	memset(a, 0, sizeof(*a));
+	/* 1700000000000 = 2023-11-14 22:13:20 UTC */
+	fx_alert(a, sev, NULL, title, text, 1700000000000LL);
 	a->id = 42;
-	a->received_at = 1700000000000LL; /* 2023-11-14 22:13:20 UTC */
-	a->severity = sev;
-	a->title = xstrdup(title);
-	a->text = xstrdup(text);
-	a->peer_uid = a->peer_pid = -1;
-}
-
-static void unmk(struct alert *a)
-{
-	free(a->source);
-	free(a->title);
-	free(a->text);
-	free(a->key);
-	free(a->url);
-	free(a->labels);
-	memset(a, 0, sizeof(*a));
 }
 
 static void free_parts(char **parts, int n)
@@ -197,7 +179,7 @@ static void check_shows(const struct alert *a, const struct format_extra *x,
 
 	assert_true(n >= 1);
 	all = check_parts(parts, n);
-	w = xstrdup(want);
+	w = fx_strdup(want);
 	strip_newlines(all);
 	strip_newlines(w);
 	if (strstr(all, w) == NULL)
@@ -247,7 +229,7 @@ static void test_escape_invalid_utf8(void **state)
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		s = escaped(bad[i], strlen(bad[i]), 0);
 		assert_non_null(strstr(s, "\xEF\xBF\xBD"));
-		assert_int_equal(tgh_bad_utf8(s, strlen(s)), strlen(s));
+		assert_int_equal(utf8_scan(s, strlen(s)), strlen(s));
 		free(s);
 	}
 	s = escaped("é€😀", strlen("é€😀"), 0);
@@ -458,7 +440,7 @@ static void test_layout_every_severity(void **state)
 				assert_null(strstr(parts[0],
 						   format_marker((enum severity)o)));
 		free(parts[0]);
-		unmk(&a);
+		alert_free(&a);
 	}
 	assert_non_null(format_marker((enum severity)99));
 	assert_string_equal(format_marker(SEV_CRITICAL), "🔴");
@@ -483,7 +465,7 @@ static void test_layout_resolved(void **state)
 	assert_int_equal(format_alert(&a, &x, parts, 2), 1);
 	assert_ptr_equal(strstr(parts[0], "✅ <b>RESOLVED</b>"), parts[0]);
 	free(parts[0]);
-	unmk(&a);
+	alert_free(&a);
 }
 
 static void test_layout_full(void **state)
@@ -499,14 +481,14 @@ static void test_layout_full(void **state)
 		"#42 · 2023-11-14 22:13:20 UTC";
 
 	mk(&a, SEV_CRITICAL, "Replication lag", "lag 120 s > 30 s\nsecond line\n\n");
-	a.source = xstrdup("db1");
-	a.key = xstrdup("db1/repl-lag");
-	a.labels = xstrdup("{\"env\":\"prod\",\"dc\":\"fra\"}");
-	a.url = xstrdup("https://grafana.example/d/abc?a=1&b=2");
+	a.source = fx_strdup("db1");
+	a.key = fx_strdup("db1/repl-lag");
+	a.labels = fx_strdup("{\"env\":\"prod\",\"dc\":\"fra\"}");
+	a.url = fx_strdup("https://grafana.example/d/abc?a=1&b=2");
 	assert_int_equal(format_alert(&a, NULL, parts, 2), 1);
 	assert_string_equal(parts[0], want);
 	free(parts[0]);
-	unmk(&a);
+	alert_free(&a);
 }
 
 static void test_layout_footer_extras(void **state)
@@ -532,7 +514,7 @@ static void test_layout_footer_extras(void **state)
 	assert_null(strstr(parts[0], "acked"));
 	assert_null(strstr(parts[0], "muted"));
 	free(parts[0]);
-	unmk(&a);
+	alert_free(&a);
 }
 
 static void test_layout_headline_from_text(void **state)
@@ -546,7 +528,7 @@ static void test_layout_headline_from_text(void **state)
 	assert_non_null(strstr(parts[0], " · <b>backup done</b>\n#42"));
 	assert_null(strstr(strstr(parts[0], "backup") + 1, "backup"));
 	free(parts[0]);
-	unmk(&a);
+	alert_free(&a);
 	/* a long one is shortened in the headline and shown whole below */
 	memset(long_line, 'w', sizeof(long_line) - 1);
 	long_line[sizeof(long_line) - 1] = '\0';
@@ -558,13 +540,13 @@ static void test_layout_headline_from_text(void **state)
 	assert_non_null(strstr(parts[0], long_line));
 	assert_true(strcspn(strstr(parts[0], "<b>w"), "…") <= 3 + 80);
 	free(parts[0]);
-	unmk(&a);
+	alert_free(&a);
 	/* title equal to text: not repeated */
 	mk(&a, SEV_INFO, "same", "same");
 	assert_int_equal(format_alert(&a, NULL, parts, 2), 1);
 	assert_null(strstr(parts[0], "</b>\nsame"));
 	free(parts[0]);
-	unmk(&a);
+	alert_free(&a);
 }
 
 static void test_layout_url_kinds(void **state)
@@ -576,22 +558,22 @@ static void test_layout_url_kinds(void **state)
 
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		mk(&a, SEV_ERROR, "t", NULL);
-		a.url = xstrdup(bad[i]);
+		a.url = fx_strdup(bad[i]);
 		assert_int_equal(format_alert(&a, NULL, parts, 2), 1);
 		assert_valid(parts[0]);
 		assert_null(strstr(parts[0], "<a "));
 		assert_non_null(strstr(parts[0], "<code>"));
 		free(parts[0]);
-		unmk(&a);
+		alert_free(&a);
 	}
 	mk(&a, SEV_ERROR, "t", NULL);
-	a.url = xstrdup("HTTP://x/\"><b>");
+	a.url = fx_strdup("HTTP://x/\"><b>");
 	assert_int_equal(format_alert(&a, NULL, parts, 2), 1);
 	assert_valid(parts[0]);
 	assert_non_null(strstr(parts[0],
 			       "<a href=\"HTTP://x/&quot;&gt;&lt;b&gt;\">link</a>"));
 	free(parts[0]);
-	unmk(&a);
+	alert_free(&a);
 }
 
 static void test_layout_bad_labels_skipped(void **state)
@@ -602,14 +584,14 @@ static void test_layout_bad_labels_skipped(void **state)
 
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
 		mk(&a, SEV_ERROR, "t", NULL);
-		a.labels = xstrdup(bad[i]);
+		a.labels = fx_strdup(bad[i]);
 		assert_int_equal(format_alert(&a, NULL, parts, 2), 1);
 		assert_valid(parts[0]);
 		assert_null(strstr(parts[0], "="));
 		/* no facts: title line, then the footer */
 		assert_int_equal(count_char(parts[0], '\n'), 1);
 		free(parts[0]);
-		unmk(&a);
+		alert_free(&a);
 	}
 }
 
@@ -635,7 +617,7 @@ static void test_hostile_title(void **state)
 		want = sanitized(hostile[i], 1);
 		check_shows(&a, NULL, want);
 		free(want);
-		unmk(&a);
+		alert_free(&a);
 	}
 }
 
@@ -649,12 +631,12 @@ static void test_hostile_text(void **state)
 		want = trim(sanitized(hostile[i], 0));
 		check_shows(&a, NULL, want);
 		free(want);
-		unmk(&a);
+		alert_free(&a);
 		mk(&a, SEV_WARNING, "t", hostile[i]);
 		want = sanitized(hostile[i], 0);
 		check_shows(&a, NULL, want);
 		free(want);
-		unmk(&a);
+		alert_free(&a);
 	}
 }
 
@@ -666,13 +648,13 @@ static void test_hostile_source_key(void **state)
 
 	for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
 		mk(&a, SEV_INFO, "t", "x");
-		a.source = xstrdup(hostile[i]);
-		a.key = xstrdup(hostile[i]);
+		a.source = fx_strdup(hostile[i]);
+		a.key = fx_strdup(hostile[i]);
 		x.acked_by = hostile[i];
 		want = sanitized(hostile[i], 1);
 		check_shows(&a, &x, want);
 		free(want);
-		unmk(&a);
+		alert_free(&a);
 	}
 }
 
@@ -692,7 +674,7 @@ static void test_hostile_labels(void **state)
 		want = sanitized(hostile[i], 1);
 		check_shows(&a, NULL, want);
 		free(want);
-		unmk(&a);
+		alert_free(&a);
 	}
 }
 
@@ -704,11 +686,11 @@ static void test_hostile_url(void **state)
 
 	for (size_t i = 0; i < ARRAY_LEN(hostile); i++) {
 		mk(&a, SEV_INFO, "t", "x");
-		a.url = xstrdup(hostile[i]);
+		a.url = fx_strdup(hostile[i]);
 		want = sanitized(hostile[i], 1);
 		check_shows(&a, NULL, want);
 		free(want);
-		unmk(&a);
+		alert_free(&a);
 		/* the same after https://: linked or shown, always valid */
 		mk(&a, SEV_INFO, "t", "x");
 		assert_true(asprintf(&a.url, "https://h/%s", hostile[i]) > 0);
@@ -716,7 +698,7 @@ static void test_hostile_url(void **state)
 		assert_int_equal(n, 1);
 		assert_valid(parts[0]);
 		free_parts(parts, n);
-		unmk(&a);
+		alert_free(&a);
 	}
 }
 
@@ -728,9 +710,9 @@ static void test_hostile_many_lt(void **state)
 	memset(s, '<', 10000);
 	s[10000] = '\0';
 	mk(&a, SEV_CRITICAL, s, s);
-	a.source = xstrdup(s);
+	a.source = fx_strdup(s);
 	check_shows(&a, NULL, s);
-	unmk(&a);
+	alert_free(&a);
 	free(s);
 }
 
@@ -786,7 +768,7 @@ static void test_random_fields_always_valid(void **state)
 		s = format_resolved_note(&a);
 		assert_valid(s);
 		free(s);
-		unmk(&a);
+		alert_free(&a);
 	}
 }
 
@@ -819,19 +801,19 @@ static void check_long(const char *text, int want_min_parts)
 	int n;
 
 	mk(&a, SEV_ERROR, "long", text);
-	a.source = xstrdup("src");
+	a.source = fx_strdup("src");
 	n = format_alert(&a, NULL, parts, FORMAT_MAX_PARTS);
 	assert_true(n >= want_min_parts);
 	all = check_parts(parts, n);
 	strip_newlines(all);
-	w = trim(xstrdup(text));
+	w = trim(fx_strdup(text));
 	strip_newlines(w);
 	assert_non_null(strstr(all, w));
 	assert_non_null(strstr(all, "#42 · "));
 	free(w);
 	free(all);
 	free_parts(parts, n);
-	unmk(&a);
+	alert_free(&a);
 }
 
 static void test_split_long_no_newlines(void **state)
@@ -852,7 +834,7 @@ static void test_split_long_with_newlines(void **state)
 	/* with lines, every cut is at a line boundary: each part but the
 	 * first starts with a whole line of the text (or the facts) */
 	mk(&a, SEV_ERROR, "long", t);
-	a.source = xstrdup("src");
+	a.source = fx_strdup("src");
 	n = format_alert(&a, NULL, parts, FORMAT_MAX_PARTS);
 	assert_true(n >= 5);
 	for (int i = 1; i < n; i++) {
@@ -865,7 +847,7 @@ static void test_split_long_with_newlines(void **state)
 		free(v);
 	}
 	free_parts(parts, n);
-	unmk(&a);
+	alert_free(&a);
 	free(t);
 }
 
@@ -880,7 +862,7 @@ static size_t base_units(void)
 	assert_int_equal(format_alert(&a, NULL, parts, 2), 1);
 	u = tg_visible_len(parts[0], strlen(parts[0])) - 1;
 	free(parts[0]);
-	unmk(&a);
+	alert_free(&a);
 	return u;
 }
 
@@ -913,7 +895,7 @@ static void test_split_exactly_4096_emoji(void **state)
 	assert_int_equal(tg_visible_len(parts[0], strlen(parts[0])), TG_MAX_TEXT);
 	assert_valid(parts[0]);
 	free_parts(parts, n);
-	unmk(&a);
+	alert_free(&a);
 	free(t);
 	/* 4097, the last unit half of an emoji: two parts, emoji intact */
 	t = emoji_text(TG_MAX_TEXT - base - 1, "😀");
@@ -925,7 +907,7 @@ static void test_split_exactly_4096_emoji(void **state)
 	assert_non_null(strstr(all, t));
 	free(all);
 	free_parts(parts, n);
-	unmk(&a);
+	alert_free(&a);
 	free(t);
 	/* one long line of emoji with an odd start: cut between emoji */
 	t = emoji_text(3 * TG_MAX_TEXT + 1, "&<>");
@@ -937,7 +919,7 @@ static void test_split_exactly_4096_emoji(void **state)
 	assert_non_null(strstr(all, t));
 	free(all);
 	free_parts(parts, n);
-	unmk(&a);
+	alert_free(&a);
 	free(t);
 }
 
@@ -967,7 +949,7 @@ static void test_split_entities_at_boundary(void **state)
 		assert_non_null(strstr(all, t));
 		free(all);
 		free_parts(parts, n);
-		unmk(&a);
+		alert_free(&a);
 		free(t);
 	}
 }
@@ -992,7 +974,7 @@ static void test_split_tags_reopened(void **state)
 	}
 	assert_true(strncmp(parts[1], "(2/3) <b>T", 10) == 0);
 	free_parts(parts, n);
-	unmk(&a);
+	alert_free(&a);
 	free(t);
 }
 
@@ -1026,7 +1008,7 @@ static void test_split_truncates_past_max(void **state)
 	assert_valid(parts[0]);
 	assert_non_null(strstr(parts[0], "more characters not shown"));
 	free_parts(parts, n);
-	unmk(&a);
+	alert_free(&a);
 	free(t);
 }
 
@@ -1039,7 +1021,7 @@ static void test_bad_args(void **state)
 	assert_int_equal(format_alert(&a, NULL, parts, 0), -1);
 	assert_int_equal(format_alert(NULL, NULL, parts, 1), -1);
 	assert_int_equal(format_alert_plain(&a, NULL, NULL, 1), -1);
-	unmk(&a);
+	alert_free(&a);
 }
 
 /* --- plain fallback --- */
@@ -1050,8 +1032,8 @@ static void test_plain_no_markup(void **state)
 	char *parts[2];
 
 	mk(&a, SEV_CRITICAL, "<b>x</b> & y", "a < b\xff");
-	a.source = xstrdup("db&1");
-	a.url = xstrdup("https://h/?a=1&b=2");
+	a.source = fx_strdup("db&1");
+	a.url = fx_strdup("https://h/?a=1&b=2");
 	assert_int_equal(format_alert_plain(&a, NULL, parts, 2), 1);
 	assert_ptr_equal(strstr(parts[0], "🔴 CRITICAL · <b>x</b> & y\n"),
 			 parts[0]);
@@ -1059,10 +1041,10 @@ static void test_plain_no_markup(void **state)
 	assert_non_null(strstr(parts[0], "db&1 · https://h/?a=1&b=2\n#42"));
 	assert_null(strstr(parts[0], "&amp;"));
 	assert_null(strstr(parts[0], "<code>"));
-	assert_int_equal(tgh_bad_utf8(parts[0], strlen(parts[0])),
+	assert_int_equal(utf8_scan(parts[0], strlen(parts[0])),
 			 strlen(parts[0]));
 	free(parts[0]);
-	unmk(&a);
+	alert_free(&a);
 }
 
 static void test_plain_split_lengths(void **state)
@@ -1080,7 +1062,7 @@ static void test_plain_split_lengths(void **state)
 	for (int i = 0; i < n; i++) {
 		u = utf16_len(parts[i], strlen(parts[i]));
 		assert_true(u >= 1 && u <= TG_MAX_TEXT);
-		assert_int_equal(tgh_bad_utf8(parts[i], strlen(parts[i])),
+		assert_int_equal(utf8_scan(parts[i], strlen(parts[i])),
 				 strlen(parts[i]));
 		skip = 0;
 		if (i > 0) {
@@ -1095,7 +1077,7 @@ static void test_plain_split_lengths(void **state)
 	assert_non_null(strstr(all.data, trim(t)));
 	buf_free(&all);
 	free_parts(parts, n);
-	unmk(&a);
+	alert_free(&a);
 	free(t);
 }
 
@@ -1118,7 +1100,7 @@ static struct alert *mk_many(size_t n, size_t tlen, size_t xlen, int runs)
 		snprintf(src, sizeof(src), "web-%02zu", runs ? i / 50 : i % 20);
 		mk(&v[i], (enum severity)(i % SEV_COUNT), title, text);
 		v[i].id = (int64_t)i + 1;
-		v[i].source = xstrdup(src);
+		v[i].source = fx_strdup(src);
 	}
 	return v;
 }
@@ -1126,7 +1108,7 @@ static struct alert *mk_many(size_t n, size_t tlen, size_t xlen, int runs)
 static void free_many(struct alert *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		unmk(&v[i]);
+		alert_free(&v[i]);
 	free(v);
 }
 
@@ -1210,13 +1192,13 @@ static void test_pack_first_always_fits(void **state)
 	memset(big, 'W', 20000);
 	big[20000] = '\0';
 	mk(&a, SEV_CRITICAL, big, big);
-	a.source = xstrdup(big);
+	a.source = fx_strdup(big);
 	assert_int_equal(format_pack(p, 1, &out), 1);
 	assert_valid(out);
 	assert_ptr_equal(strstr(out, "📦 <b>1 alert</b>\n🔴 <b>WWW"), out);
 	assert_non_null(strstr(out, "…"));
 	free(out);
-	unmk(&a);
+	alert_free(&a);
 	free(big);
 }
 
@@ -1250,14 +1232,14 @@ static void test_resolved_note(void **state)
 	assert_string_equal(s, "✅ Resolved: <b>Lag &lt;high&gt;</b> #7");
 	assert_valid(s);
 	free(s);
-	unmk(&a);
+	alert_free(&a);
 	mk(&a, SEV_CRITICAL, NULL, "first line\nsecond");
 	s = format_resolved_note(&a);
 	assert_non_null(strstr(s, "<b>first line</b>"));
 	assert_null(strstr(s, "second"));
 	assert_valid(s);
 	free(s);
-	unmk(&a);
+	alert_free(&a);
 }
 
 int main(void)

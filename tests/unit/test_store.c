@@ -4,7 +4,6 @@
  * transaction contract, the single-instance lock, schema versions and
  * every query the dispatcher and the commands rely on.
  *
- * alert.c is being written elsewhere; alert_free is faked below.
  * Set STORE_SHOW_PLAN=1 to print the query plans of the dispatch queries.
  */
 #include <setjmp.h>
@@ -18,20 +17,12 @@
 #include <cmocka.h>
 
 #include "alerts/store.c"
+#include "alerts/alert.c" /* the real alert_free */
 #include "alerts/severity.c"
 #include "bot/util.c"
-
-void alert_free(struct alert *a)
-{
-	free(a->source);
-	free(a->title);
-	free(a->text);
-	free(a->key);
-	free(a->url);
-	free(a->labels);
-	free(a->meta);
-	memset(a, 0, sizeof(*a));
-}
+#include "bot/url.c"
+#include "bot/utf8.c"
+#include "fixture.h"
 
 struct fx {
 	char dir[64];
@@ -51,8 +42,7 @@ static int setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	strcpy(f->dir, "/tmp/opsbot-store-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
+	if (fx_tmpdir(f->dir, sizeof(f->dir), "store") != 0) {
 		free(f);
 		return -1;
 	}
@@ -61,24 +51,13 @@ static int setup(void **state)
 	return 0;
 }
 
-static void rm(const char *path, const char *suffix)
-{
-	char p[160];
-
-	snprintf(p, sizeof(p), "%s%s", path, suffix);
-	unlink(p);
-}
-
 static int teardown(void **state)
 {
 	struct fx *f = *state;
 
 	store_close(f->st);
-	rm(f->path, "");
-	rm(f->path, "-wal");
-	rm(f->path, "-shm");
-	rm(f->path, ".lock");
-	rmdir(f->dir);
+	if (fx_rmtree(f->dir) != 0)
+		return -1;
 	free(f);
 	return 0;
 }
@@ -1047,6 +1026,33 @@ static void show_plan(struct store *st, int id)
 	sqlite3_finalize(s);
 }
 
+/*
+ * The dispatch queries (store_due, store_next_due, store_due_chats) on a
+ * big queue: every step of the plan is an index SEARCH, never a SCAN of
+ * deliveries (or of anything), and nothing is sorted in a temp b-tree.
+ */
+static void assert_index_seeks(struct store *st, int id)
+{
+	char sql[2048];
+	sqlite3_stmt *s;
+	const char *step;
+	int steps = 0;
+
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", stmt_sql[id]);
+	assert_int_equal(sqlite3_prepare_v2(st->db, sql, -1, &s, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		step = (const char *)sqlite3_column_text(s, 3);
+		assert_non_null(step);
+		if (strncmp(step, "SEARCH ", 7) != 0 ||
+		    strstr(step, "TEMP B-TREE") != NULL)
+			fail_msg("%s\nplan step: %s", stmt_sql[id], step);
+		steps++;
+	}
+	sqlite3_finalize(s);
+	assert_true(steps >= 1);
+}
+
 static void test_bulk_due(void **state)
 {
 	struct fx *f = *state;
@@ -1078,6 +1084,9 @@ static void test_bulk_due(void **state)
 	store_due_free(items, (size_t)n);
 	assert_int_equal(store_next_due(f->st, 0), T0);
 	assert_int_equal(store_due_chats(f->st, chats, 2), 2);
+	assert_index_seeks(f->st, S_DUE);           /* store_due */
+	assert_index_seeks(f->st, S_NEXT_DUE_CHAT); /* store_next_due */
+	assert_index_seeks(f->st, S_NEXT_CHAT);     /* both, skip-scan */
 	show_plan(f->st, S_DUE);
 	show_plan(f->st, S_NEXT_DUE_CHAT);
 	show_plan(f->st, S_NEXT_CHAT);
