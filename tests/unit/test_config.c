@@ -17,6 +17,8 @@
 #include "alerts/format.c"
 #include "alerts/tghtml.c"
 #include "alerts/alert.c"
+#include "alerts/tgvalidate.c"
+#include "bot/utf8.c"
 
 /* libconfig 1.5's parser drops a string token without freeing it when a
  * syntax error follows it (e.g. a file that is just "x"): its bug, not

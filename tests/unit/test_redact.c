@@ -14,6 +14,7 @@
 #include "bot/util.c"
 #include "bot/log.c"
 #include "bot/tgapi.c"
+#include "bot/utf8.c"
 
 #include <unistd.h>
 

@@ -23,6 +23,9 @@
 #include "alerts/tghtml.c"
 #include "alerts/alert.c"
 #include "alerts/route.c"
+#include "alerts/tgvalidate.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
 
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void)

@@ -20,6 +20,9 @@
 #include "alerts/severity.c"
 #include "alerts/alert.c"
 #include "bot/util.c"
+#include "alerts/tgvalidate.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
 
 #define assert_contains(hay, needle) do { \
 	if (strstr((hay), (needle)) == NULL) \

@@ -23,6 +23,8 @@
 #include "alerts/alert.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
 
 #define FIXTURES "tests/fixtures/"
 
