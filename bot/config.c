@@ -183,6 +183,7 @@ enum kind {
 	K_TEMPLATE, /* struct tpl_ref field: template text, compiled, checked */
 	K_TEMPLATEFILE, /* struct tpl_ref field: the same, read from a file */
 	K_LABELS,   /* route only: group of label = "glob" */
+	K_KEYSCOPE, /* int field: enum key_scope, "uid" or "shared" */
 };
 
 /*
@@ -234,6 +235,7 @@ static const struct key socket_keys[] = {
 	K("max_clients_per_uid", K_INT, 1, 65536, max_clients_per_uid, "32"),
 	K("max_output_total", K_SIZE, 65536, 17179869184.0, max_output_total,
 	  "33554432"),
+	K("key_scope", K_KEYSCOPE, 0, 0, key_scope, "\"uid\""),
 };
 
 static const struct key store_keys[] = {
@@ -661,6 +663,29 @@ static void get_loglevel(struct ctx *c, const config_setting_t *s,
 		 "warn, info or debug)", path, quote(q, sizeof(q), v ? v : ""));
 }
 
+static const char *const key_scope_names[] = { "uid", "shared" };
+
+static void get_keyscope(struct ctx *c, const config_setting_t *s,
+			 const char *path, int *out)
+{
+	char q[CONFIG_MAX_QUOTE];
+	const char *v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		wrong_type(c, s, path, "\"uid\" or \"shared\"");
+		return;
+	}
+	v = config_setting_get_string(s);
+	for (size_t i = 0; v != NULL && i < ARRAY_LEN(key_scope_names); i++) {
+		if (strcmp(v, key_scope_names[i]) == 0) {
+			*out = (int)i;
+			return;
+		}
+	}
+	error_at(c, line_of(s), "%s: unknown scope \"%s\" (expected uid or "
+		 "shared)", path, quote(q, sizeof(q), v ? v : ""));
+}
+
 /* http.listen: parsed as httpd will parse it; whether it is loopback is
  * kept for the token rule checked once the whole file is in. */
 static void get_listen(struct ctx *c, const config_setting_t *s,
@@ -1008,6 +1033,11 @@ static void key_default(const struct key *k, void *base)
 			if (strcmp(v, log_level_names[i]) == 0)
 				*(int *)(void *)field = LOG_LVL_ERROR + (int)i;
 		break;
+	case K_KEYSCOPE:
+		for (size_t i = 0; i < ARRAY_LEN(key_scope_names); i++)
+			if (strcmp(v, key_scope_names[i]) == 0)
+				*(int *)(void *)field = (int)i;
+		break;
 	case K_CHATS:
 	case K_USERS:
 	case K_UIDS:
@@ -1103,6 +1133,9 @@ static void check_key(struct ctx *c, const config_setting_t *s,
 		break;
 	case K_LOGLEVEL:
 		get_loglevel(c, s, path, (int *)(void *)field);
+		break;
+	case K_KEYSCOPE:
+		get_keyscope(c, s, path, (int *)(void *)field);
 		break;
 	case K_TOKEN:
 		/* Too long is reported as "not a bot token" later, without

@@ -20,6 +20,11 @@
 #define CONFIG_MAX_TEMPLATE 8192      /* bytes of one template */
 #define CONFIG_TEMPLATE_POOL 65536    /* bytes of all templates together */
 
+/* socket.key_scope: whose alerts a key names. UID: each socket peer uid
+ * has its own keys (HTTP alerts, peer_uid -1, share one namespace);
+ * SHARED: one namespace for every sender. */
+enum key_scope { KEY_SCOPE_UID = 0, KEY_SCOPE_SHARED = 1 };
+
 /* One label condition of a route: the alert's label name must match glob
  * (fnmatch), or, when negate is set, must not (an absent label matches
  * only a negated condition). */
@@ -77,6 +82,7 @@ struct config {
 	int idle_timeout;     /* s, default 300 */
 	int max_clients_per_uid; /* connections of one peer uid, default 32 */
 	size_t max_output_total; /* reply bytes over all clients, 32 MiB */
+	int key_scope;        /* enum key_scope; default KEY_SCOPE_UID */
 
 	/* store */
 	char store_path[4096];

@@ -4,7 +4,8 @@
  *
  *   signals -> socket (intake) -> transfers (harvest answers) ->
  *   watchdog -> dispatch -> poller -> housekeeping -> commit ->
- *   committed: socket answers, outbox, mutes, poller offset
+ *   committed: socket answers, outbox, dispatch's journal, mutes,
+ *   poller offset
  *
  * It owns the context below and is the only file that sees it; modules
  * get their collaborators through their *_deps structs. See daemon.h.
@@ -318,6 +319,8 @@ static void housekeeping_handle(void *arg, const struct pollfd *fds, size_t n)
 	if (d->clk->now < d->next_housekeeping)
 		return;
 	d->next_housekeeping = d->clk->now + HOUSEKEEPING_MS;
+	if (store_tidy(d->store, d->clk->wall) != 0)
+		log_error("store: %s", store_errmsg(d->store));
 	cutoff = d->clk->wall - (int64_t)d->cfg.retention_days * 86400000;
 	pruned = store_prune(d->store, cutoff, PRUNE_BATCH);
 	if (pruned > 0) {
@@ -363,6 +366,7 @@ static void state_committed(void *arg, int ok)
 	struct daemon *d = arg;
 
 	outbox_committed(d->outbox, ok);
+	dispatch_committed(d->dispatch, ok);
 	mutes_committed(d->mutes, ok);
 	if (!ok)
 		chats_load(d->chats, &d->cfg);

@@ -8,6 +8,15 @@
  * before the request leaves (the loop performs transfers only on its next
  * turn); a crash after Telegram accepted but before the answer was
  * committed repeats that message on restart, never drops it.
+ *
+ * A long alert's parts go one per slot; each part's success is written
+ * (parts_sent, the first message_id) before the next part leaves, so a
+ * restart resumes at the first part not yet delivered.
+ *
+ * When a commit fails (disk full), the rows written since the last good
+ * commit are kept in memory (the journal) and written again every turn
+ * until a commit takes them; meanwhile no new send starts, so a message
+ * whose SENT could not be recorded is not sent again and again.
  */
 #include "dispatch.h"
 
@@ -31,6 +40,10 @@
 
 #define DUE_BATCH 200 /* rows looked at per decision */
 #define PACK_MIN 3    /* a backlog this deep is packed into one message */
+/* Rows kept while the store cannot commit: every row of a job in flight
+ * to every chat, plus their outcomes. */
+#define JOURNAL_MAX (2 * CHATS_MAX * DUE_BATCH)
+#define JOURNAL_RETRY_MS 1000 /* a held journal is written again this often */
 
 enum job_kind { JOB_ALERT, JOB_PACK, JOB_EDIT };
 
@@ -59,6 +72,17 @@ struct job {
 	int64_t not_before;  /* parked between parts: next try (mono) */
 	int part_tries;      /* failed tries of the current part */
 	int in_flight;
+	int started;         /* its rows are marked SENDING */
+};
+
+/* Delivery rows written since the last successful commit. */
+struct journal {
+	struct delivery *rows; /* in write order: a later copy wins */
+	size_t n, cap;
+	int held;              /* a commit failed: write them again */
+	int rewritten;         /* written again in this turn */
+	int64_t next_try;      /* mono ms of the next rewrite while held */
+	int overflowed;        /* rows were forgotten (logged once) */
 };
 
 struct dispatch {
@@ -67,9 +91,11 @@ struct dispatch {
 	struct chat chats[CHATS_MAX];
 	size_t nchats;
 	int inflight;
+	struct journal journal;
 };
 
 static void job_start(struct dispatch *ds, struct job *j);
+static void blocks_restore(struct dispatch *ds);
 
 /* --- destinations --- */
 
@@ -122,6 +148,7 @@ struct dispatch *dispatch_new(const struct dispatch_deps *deps)
 		return NULL;
 	}
 	chats_sync(ds);
+	blocks_restore(ds);
 	return ds;
 }
 
@@ -150,6 +177,7 @@ void dispatch_free(struct dispatch *ds)
 		if (ds->chats[i].busy)
 			job_free(ds->chats[i].busy);
 	outbox_free(ds->outbox);
+	free(ds->journal.rows);
 	free(ds);
 }
 
@@ -160,13 +188,108 @@ int dispatch_inflight(const struct dispatch *ds)
 
 /* --- recording outcomes --- */
 
+/* Keeps a copy of r until a commit makes it durable. */
+static void journal_add(struct dispatch *ds, const struct delivery *r)
+{
+	struct journal *jn = &ds->journal;
+
+	if (jn->n == jn->cap) {
+		size_t cap = jn->cap ? jn->cap * 2 : 64;
+		struct delivery *p;
+
+		if (cap > JOURNAL_MAX)
+			cap = JOURNAL_MAX;
+		if (jn->n == cap ||
+		    (p = realloc(jn->rows, cap * sizeof(*p))) == NULL) {
+			if (!jn->overflowed)
+				log_error("dispatch: %zu delivery rows wait "
+					  "for the store; more are not kept "
+					  "(they may be sent again)", jn->n);
+			jn->overflowed = 1;
+			return;
+		}
+		jn->rows = p;
+		jn->cap = cap;
+	}
+	jn->rows[jn->n++] = *r;
+}
+
+static void row_write(struct dispatch *ds, struct delivery *r)
+{
+	r->updated_at = ds->d.clk->wall;
+	journal_add(ds, r);
+	if (store_delivery_update(ds->d.store, r) != 0)
+		log_error("store: %s", store_errmsg(ds->d.store));
+}
+
 static void rows_write(struct dispatch *ds, struct job *j)
 {
-	for (size_t i = 0; i < j->nrows; i++) {
-		j->rows[i].updated_at = ds->d.clk->wall;
-		if (store_delivery_update(ds->d.store, &j->rows[i]) != 0)
-			log_error("store: %s", store_errmsg(ds->d.store));
+	for (size_t i = 0; i < j->nrows; i++)
+		row_write(ds, &j->rows[i]);
+}
+
+/* When the held journal is written again: every second, or at once
+ * when some other write has just committed (the disk has room). */
+static int64_t journal_due(const struct dispatch *ds)
+{
+	const struct journal *jn = &ds->journal;
+
+	if (!jn->held)
+		return INT64_MAX;
+	return store_healthy(ds->d.store) ? ds->d.clk->now : jn->next_try;
+}
+
+/* After a failed commit: the journal's rows again, in this turn's
+ * transaction (oldest first, so each row ends in its latest state). */
+static void journal_rewrite(struct dispatch *ds)
+{
+	struct journal *jn = &ds->journal;
+
+	if (ds->d.clk->now < journal_due(ds))
+		return;
+	jn->next_try = ds->d.clk->now + JOURNAL_RETRY_MS;
+	jn->rewritten = 1;
+	for (size_t i = 0; i < jn->n; i++)
+		if (store_delivery_update(ds->d.store, &jn->rows[i]) != 0)
+			break; /* the commit will fail; the next try repeats */
+}
+
+/* No new send while what was sent cannot be recorded: the store would
+ * still show those rows due. */
+static int sends_held(const struct dispatch *ds)
+{
+	return ds->journal.held;
+}
+
+void dispatch_committed(struct dispatch *ds, int ok)
+{
+	struct journal *jn = &ds->journal;
+	int rewritten = jn->rewritten;
+
+	jn->rewritten = 0;
+	if (ok && (!jn->held || rewritten)) {
+		if (jn->held)
+			log_info("store writable again: %zu delivery row(s) "
+				 "recorded; sending resumes", jn->n);
+		jn->n = 0;
+		jn->held = 0;
+		jn->overflowed = 0;
+		if (jn->cap > 1024) { /* a big turn's peak is not kept */
+			free(jn->rows);
+			jn->rows = NULL;
+			jn->cap = 0;
+		}
+		return;
 	}
+	if (ok || jn->n == 0)
+		return; /* held: not written this turn, still owed */
+	if (!jn->held) {
+		log_error("store: %zu delivery row(s) not recorded; kept in "
+			  "memory, no new sends until the store commits "
+			  "again", jn->n);
+		jn->next_try = ds->d.clk->now + JOURNAL_RETRY_MS;
+	}
+	jn->held = 1;
 }
 
 /* Every row of the job to state (due at due), adding flags (DF_*) and,
@@ -299,6 +422,25 @@ static void rate_limited(struct dispatch *ds, int64_t chat,
 			  ": waiting %" PRId64 " s", chat, ms / 1000);
 	}
 	ratelimit_block(ds->d.rl, chat, ds->d.clk->now + ms);
+	/* Remembered across a restart: Telegram lengthens a block that is
+	 * not respected. */
+	if (store_block_set(ds->d.store, chat, ds->d.clk->wall + ms) != 0)
+		log_error("store: %s", store_errmsg(ds->d.store));
+}
+
+/* 429 blocks of an earlier run that are still in force. */
+static void blocks_restore(struct dispatch *ds)
+{
+	struct store_block b[64];
+	int n = store_blocks(ds->d.store, ds->d.clk->wall, b, ARRAY_LEN(b));
+
+	for (int i = 0; i < n; i++) {
+		ratelimit_block(ds->d.rl, b[i].chat,
+				clock_wall_to_mono(ds->d.clk, b[i].until));
+		log_info("429 block of an earlier run: nothing to %s%" PRId64
+			 " for %" PRId64 " s", b[i].chat ? "chat " : "any chat ",
+			 b[i].chat, (b[i].until - ds->d.clk->wall + 999) / 1000);
+	}
 }
 
 /* Bookkeeping common to every answer, alert or reply: the API state,
@@ -377,6 +519,7 @@ static void rows_payload_failed(struct job *j, const char *err)
 		struct delivery *r = &j->rows[i];
 
 		r->attempts++;
+		r->parts_sent = 0; /* plain text is split differently */
 		str_copy(r->last_error, err, sizeof(r->last_error));
 		if (r->flags & DF_PLAIN) {
 			r->state = DS_FAILED;
@@ -387,6 +530,24 @@ static void rows_payload_failed(struct job *j, const char *err)
 			r->due_at = j->ds->d.clk->wall;
 		}
 	}
+}
+
+/* Part j->part - 1 of a long alert is in the chat: recorded (turn's
+ * transaction, committed before the next part leaves) so that a restart
+ * resumes after it. */
+static void rows_part_sent(struct dispatch *ds, struct job *j)
+{
+	for (size_t i = 0; i < j->nrows; i++) {
+		j->rows[i].parts_sent = (int)j->part;
+		j->rows[i].message_id = j->first_msg;
+	}
+	rows_write(ds, j);
+}
+
+static void rows_parts_reset(struct job *j)
+{
+	for (size_t i = 0; i < j->nrows; i++)
+		j->rows[i].parts_sent = 0;
 }
 
 static void alert_outcome(struct dispatch *ds, struct job *j,
@@ -406,8 +567,10 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 		}
 		if (j->part == 0)
 			j->first_msg = r->message_id;
-		if (++j->part < j->nparts)
+		if (++j->part < j->nparts) {
+			rows_part_sent(ds, j);
 			return; /* the next part waits for its slot */
+		}
 		rows_sent(ds, j, j->first_msg);
 		break;
 	case TG_MSG_GONE:
@@ -435,8 +598,10 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 		rows_count_failed(ds, j);
 		break;
 	case TG_MIGRATED:
-		/* Written first: the migration then moves these rows too. */
+		/* Written first: the migration then moves these rows too
+		 * (from the first part: none is in the new chat). */
 		rows_set(j, DS_PENDING, wall, NULL, 0);
+		rows_parts_reset(j);
 		rows_write(ds, j);
 		if (chat_migrate(ds, c, r->migrate_to) == 0)
 			return;
@@ -445,6 +610,7 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 		break;
 	case TG_THREAD_GONE:
 		rows_set(j, DS_PENDING, wall, r->description, DF_NO_THREAD);
+		rows_parts_reset(j);
 		break;
 	case TG_UNAUTHORIZED:
 		rows_set(j, DS_PENDING, wall, r->description, 0);
@@ -619,6 +785,26 @@ fail:
 	return NULL;
 }
 
+/* Whose keys the alert's key is among (socket.key_scope). */
+static int64_t key_peer(const struct dispatch *ds, const struct due_item *it)
+{
+	return store_key_peer(ds->d.cfg->key_scope == KEY_SCOPE_SHARED,
+			      it->a.peer_uid);
+}
+
+/* A long alert whose first parts reached the chat before a restart goes
+ * on from the first part that did not. */
+static void job_resume(struct job *j)
+{
+	const struct delivery *r = &j->rows[0];
+
+	if (r->parts_sent <= 0 || j->nparts < 2)
+		return;
+	j->part = (size_t)r->parts_sent < j->nparts ?
+		  (size_t)r->parts_sent : j->nparts - 1;
+	j->first_msg = r->message_id;
+}
+
 static int packable(const struct dispatch *ds, const struct due_item *it)
 {
 	struct delivery orig;
@@ -627,8 +813,8 @@ static int packable(const struct dispatch *ds, const struct due_item *it)
 		return 0;
 	if (it->a.status == ALERT_RESOLVED && it->a.key &&
 	    !(it->d.flags & DF_EDITED) &&
-	    store_original_delivery(ds->d.store, it->a.key, it->d.chat_id,
-				    it->a.id, &orig) == 1 &&
+	    store_original_delivery(ds->d.store, it->a.key, key_peer(ds, it),
+				    it->d.chat_id, it->a.id, &orig) == 1 &&
 	    !(orig.flags & DF_PACKED))
 		return 0;
 	return 1;
@@ -684,14 +870,17 @@ static struct job *job_for_chat(struct dispatch *ds, struct chat *c,
 	    (j = job_for_pack(ds, c, items, n)) != NULL)
 		return j;
 	if (it->a.status == ALERT_RESOLVED && it->a.key &&
-	    store_original_delivery(ds->d.store, it->a.key, c->id, it->a.id,
-				    &orig) == 1 && !(orig.flags & DF_PACKED))
+	    store_original_delivery(ds->d.store, it->a.key, key_peer(ds, it),
+				    c->id, it->a.id, &orig) == 1 &&
+	    !(orig.flags & DF_PACKED))
 		return job_for_resolved(ds, c, it, &orig);
 	j = job_new(ds, JOB_ALERT, c, it, 1);
 	if (j != NULL && job_format_single(ds, j, it, 0) != 0) {
 		job_free(j);
 		j = NULL;
 	}
+	if (j != NULL)
+		job_resume(j);
 	return j;
 }
 
@@ -716,9 +905,10 @@ static void job_start(struct dispatch *ds, struct job *j)
 	int64_t now = ds->d.clk->now;
 	char *body = job_body(ds, j);
 
-	if (j->part == 0) {
+	if (!j->started) {
 		rows_set(j, DS_SENDING, 0, NULL, 0);
 		rows_write(ds, j);
+		j->started = 1;
 	}
 	ratelimit_sent(ds->d.rl, j->chat->id, now);
 	j->sent_at = now;
@@ -753,7 +943,7 @@ static void chat_fail_due(struct dispatch *ds, const char *why,
 		r->due_at = 0;
 		r->updated_at = ds->d.clk->wall;
 		str_copy(r->last_error, why, sizeof(r->last_error));
-		store_delivery_update(ds->d.store, r);
+		row_write(ds, r);
 		stats_delivery(ds->d.stats, ds->d.clk->now, ST_DELIVERY_FAILED,
 			       r->attempts, -1);
 	}
@@ -808,7 +998,10 @@ static void chat_run(struct dispatch *ds, struct chat *c)
 void dispatch_run(struct dispatch *ds)
 {
 	chats_sync(ds);
+	journal_rewrite(ds);
 	outbox_run(ds->outbox);
+	if (sends_held(ds))
+		return;
 	for (size_t i = 0; i < ds->nchats; i++)
 		chat_run(ds, &ds->chats[i]);
 }
@@ -840,6 +1033,10 @@ int64_t dispatch_next(struct dispatch *ds)
 {
 	int64_t t = outbox_next(ds->outbox);
 
+	if (journal_due(ds) < t)
+		t = journal_due(ds);
+	if (sends_held(ds))
+		return t; /* only the journal's rewrite, and replies */
 	chats_sync(ds);
 	for (size_t i = 0; i < ds->nchats; i++) {
 		int64_t w = chat_next(ds, &ds->chats[i]);

@@ -42,7 +42,9 @@ struct dispatch_deps {
 
 struct dispatch;
 
-/* NULL when out of memory. Every dep must outlive the dispatch. */
+/* NULL when out of memory. Every dep must outlive the dispatch. 429
+ * blocks stored by an earlier run that are still in force are put back
+ * into the rate limiter. */
 struct dispatch *dispatch_new(const struct dispatch_deps *deps);
 void dispatch_free(struct dispatch *ds);
 
@@ -56,6 +58,10 @@ void dispatch_run(struct dispatch *ds);
 int64_t dispatch_next(struct dispatch *ds);
 /* Requests in flight (alerts and replies). */
 int dispatch_inflight(const struct dispatch *ds);
+/* After the turn's commit. ok: the rows dispatch wrote are durable.
+ * Failed: they are kept and written again every second until a commit
+ * takes them, and no new send starts meanwhile (store_healthy). */
+void dispatch_committed(struct dispatch *ds, int ok);
 
 /* /retry_now: failed destinations are tried again, an open breaker and a
  * refused token probe at once. */

@@ -38,23 +38,30 @@ void intake_free(struct intake *in)
 	free(in);
 }
 
-/* 1 and the original's id when a repeats a key that is still firing. */
+/* 1 and the original's id when a repeats a key that is still firing: not
+ * when a is more severe than that original (a new alert, even after an
+ * ack), nor when it comes from another sender (key scope "uid"). */
 static int intake_repeat(struct intake *in, const struct alert *a,
 			 int64_t *orig)
 {
-	int64_t id, at;
-	int acked, rc, window = in->d.cfg->repeat_window;
+	struct firing f;
+	int window = in->d.cfg->repeat_window;
 
 	if (a->key == NULL || a->status != ALERT_FIRING)
 		return 0;
-	rc = store_last_firing(in->d.store, a->key, &id, &at, &acked);
-	if (rc != 1)
+	if (store_last_firing(in->d.store, a->key,
+			      store_key_peer(in->d.cfg->key_scope ==
+					     KEY_SCOPE_SHARED, a->peer_uid),
+			      &f) != 1)
+		return 0;
+	if ((int)a->severity < f.severity) /* SEV_CRITICAL is 0 */
 		return 0;
 	/* Acked: the operators know; stay quiet until it resolves. */
-	if (!acked && (window == 0 ||
-		       in->d.clk->wall - at >= (int64_t)window * 1000))
+	if (!f.acked && (window == 0 ||
+			 in->d.clk->wall - f.received_at >=
+			 (int64_t)window * 1000))
 		return 0;
-	*orig = id;
+	*orig = f.id;
 	return 1;
 }
 

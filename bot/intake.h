@@ -3,6 +3,10 @@
  * alert: its destinations (routes, migrated chats), mutes and repeats are
  * decided and it is inserted into the turn's transaction.
  *
+ * Repeats: a firing alert whose key names one still firing (from the same
+ * sender under socket.key_scope "uid"), within delivery.repeat_window or
+ * after an ack, is stored SUPPRESSED, unless it is more severe.
+ *
  * Transport-neutral: the socket and HTTP transports parse their input,
  * call intake_submit, and answer their own clients after the turn's
  * commit (never before).
