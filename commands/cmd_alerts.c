@@ -2,6 +2,12 @@
  * cmd_alerts.c - /alerts [N] [severity]: the newest alerts, one line
  * each with where they went; /alert ID: one alert in full with every
  * delivery's state. Replies are cut to Telegram's 4096-unit limit.
+ *
+ * What a chat may see: in a group, only alerts routed to that group (a
+ * delivery row to it) and only its own delivery, since every member
+ * reads the answer and routes may keep some alerts to other, restricted
+ * chats. In a private chat the only reader is the asker, an admin or a
+ * viewer of the whole configuration: everything is listed.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -50,18 +56,27 @@ static int alerts_args(const char *args, int *n, int *sev)
 	return 0;
 }
 
+/* Private chats (positive ids are users) see every alert; a group sees
+ * only what was routed to it. */
+static int sees_all(const struct cmd_ctx *c)
+{
+	return c->chat > 0;
+}
+
 /* Same states are counted, not repeated: "sent ×3, failed: …". */
 static void alerts_states(struct cmd_ctx *c, int64_t id, struct buf *line)
 {
-	struct delivery dl[ALERTS_DESTS];
+	struct delivery dl[CONFIG_MAX_CHATS];
 	struct state_count sc[ALERTS_STATES];
 	size_t nsc = 0, more = 0;
 	int n = store_deliveries(c->deps->store, id, dl, ARRAY_LEN(dl));
 	char text[128];
 
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && i < ALERTS_DESTS; i++) {
 		size_t k;
 
+		if (!sees_all(c) && dl[i].chat_id != c->chat)
+			continue;
 		cmd_delivery_state(&dl[i], c->deps->clk->wall, text, sizeof(text), 40);
 		for (k = 0; k < nsc; k++)
 			if (strcmp(sc[k].text, text) == 0)
@@ -121,7 +136,9 @@ void cmd_alerts_run(struct cmd_ctx *c)
 			  "/alerts 20 error");
 		return;
 	}
-	got = store_recent(c->deps->store, sev, a, (size_t)n);
+	got = sees_all(c) ?
+	      store_recent(c->deps->store, sev, a, (size_t)n) :
+	      store_recent_chat(c->deps->store, c->chat, sev, a, (size_t)n);
 	if (got <= 0) {
 		cmd_reply(c, got == 0 ? "No alerts." :
 			  "⚠️ could not read the store");
@@ -193,6 +210,15 @@ static void alert_send(struct cmd_ctx *c, const char *body, struct buf *tail)
 	buf_free(&one);
 }
 
+static int routed_here(const struct cmd_ctx *c, const struct delivery *dl,
+		       int n)
+{
+	for (int i = 0; i < n; i++)
+		if (dl[i].chat_id == c->chat)
+			return 1;
+	return 0;
+}
+
 void cmd_alert_run(struct cmd_ctx *c)
 {
 	struct format_extra x = { 0 };
@@ -207,6 +233,13 @@ void cmd_alert_run(struct cmd_ctx *c)
 		cmd_reply(c, "Usage: /alert ID (the #number in /alerts)");
 		return;
 	}
+	n = store_deliveries(c->deps->store, id, dl, ARRAY_LEN(dl));
+	if (!sees_all(c) && !routed_here(c, dl, n)) {
+		/* Not said apart from "no such alert": its existence is
+		 * not this group's business either. */
+		cmd_reply(c, "No such alert in this chat.");
+		return;
+	}
 	if (store_alert_get(c->deps->store, id, &a) != 1) {
 		cmd_reply(c, "No such alert.");
 		return;
@@ -214,14 +247,14 @@ void cmd_alert_run(struct cmd_ctx *c)
 	if (store_ack_get(c->deps->store, id, by, sizeof(by), &x.acked_at) == 1)
 		x.acked_by = by;
 	np = format_alert(&a, &x, parts, ARRAY_LEN(parts));
-	n = store_deliveries(c->deps->store, id, dl, ARRAY_LEN(dl));
 	buf_init(&tail, TG_MAX_TEXT);
 	buf_printf(&tail, "<b>Deliveries of #%" PRId64 "</b>", id);
 	if (np > 1)
 		buf_printf(&tail, " (message in %d parts, first shown)", np);
 	buf_printf(&tail, "\n");
 	for (int i = 0; i < n; i++)
-		alert_delivery(c, &dl[i], &tail);
+		if (sees_all(c) || dl[i].chat_id == c->chat)
+			alert_delivery(c, &dl[i], &tail);
 	if (n == 0)
 		buf_printf(&tail, "none\n");
 	if (np > 0 && tail.data)

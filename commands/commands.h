@@ -7,6 +7,8 @@
  * read-only commands, in a private chat with the bot or in a configured
  * chat. Members of a configured chat who are neither are NOT authorised:
  * being in an alert chat is not a reason to change what it receives.
+ * They are told so at most once per 10 minutes each, and at most
+ * CMD_REFUSE_BUDGET times a minute all together; the rest is ignored.
  * Handlers answer through the outbox (queued, rate-limited, sent only
  * after the turn's commit) and never call Telegram themselves.
  */
@@ -49,6 +51,10 @@ struct cmd_deps {
 #define CMD_MAX_NAME 32      /* Telegram's limit on command names */
 #define CMD_REFUSED_MAX 32   /* strangers remembered for the refusal limit */
 #define CMD_REFUSE_EVERY_MS (10 * 60 * 1000)
+/* Refusals to strangers in all, whoever they are: 40 strangers taking
+ * turns must not spend the rate limits alerts need. */
+#define CMD_REFUSE_BUDGET 5
+#define CMD_REFUSE_BUDGET_MS (60 * 1000)
 #define CMD_REPLY_MAX 4096   /* bytes of one reply's HTML before fitting */
 
 enum cmd_access { CMD_READ = 0, CMD_ADMIN = 1 };
@@ -85,6 +91,10 @@ struct cmd_env {
 		int64_t user;
 		int64_t at;  /* monotonic ms */
 	} refused[CMD_REFUSED_MAX];
+	/* When the last CMD_REFUSE_BUDGET refusals went (mono ms, a ring) */
+	int64_t refusals[CMD_REFUSE_BUDGET];
+	size_t refusals_next;
+	uint64_t refusals_skipped; /* refusals not sent: budget spent */
 	uint64_t handled;    /* commands run */
 	uint64_t denied;     /* updates refused */
 };
