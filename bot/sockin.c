@@ -29,6 +29,10 @@ struct sockin {
 	struct listener *l;
 	struct pending *p;
 	size_t n, cap;
+	/* The status answer of this turn: however many status lines come
+	 * in one turn, the report is built once. */
+	char *status;
+	int64_t status_at; /* clk->now it was built */
 };
 
 int sockin_open(struct sockin **out, const struct sockin_deps *deps,
@@ -122,22 +126,35 @@ static void refuse(struct sockin *s, uint64_t cid, const char *msg)
 	pending_add(s, cid, 0, 0, strdup(msg), 0);
 }
 
-/* {"command":"status"}: a ready JSON answer, or NULL if not a command
- * this daemon knows (then it is parsed as an alert, and refused). */
-static char *control(struct sockin *s, const char *line, size_t len)
+/* The status answer, built at most once per turn (200 pipelined status
+ * lines cost one report, not 200). Caller frees the copy. */
+static char *status_line(struct sockin *s)
 {
-	cJSON *req = cJSON_ParseWithLength(line, len), *resp = NULL;
-	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(req, "command");
-	char *out = NULL;
+	cJSON *resp;
 
-	if (cJSON_IsString(cmd) && strcmp(cmd->valuestring, "status") == 0) {
+	if (s->status == NULL || s->status_at != s->d.clk->now) {
+		free(s->status);
 		resp = cJSON_CreateObject();
 		cJSON_AddTrueToObject(resp, "ok");
 		cJSON_AddItemToObject(resp, "status",
 				      s->d.status(s->d.status_arg));
-		out = cJSON_PrintUnformatted(resp);
+		s->status = cJSON_PrintUnformatted(resp);
+		s->status_at = s->d.clk->now;
+		cJSON_Delete(resp);
 	}
-	cJSON_Delete(resp);
+	return s->status ? strdup(s->status) : NULL;
+}
+
+/* {"command":"status"}: a ready JSON answer, or NULL if not a command
+ * this daemon knows (then it is parsed as an alert, and refused). */
+static char *control(struct sockin *s, const char *line, size_t len)
+{
+	cJSON *req = cJSON_ParseWithLength(line, len);
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(req, "command");
+	char *out = NULL;
+
+	if (cJSON_IsString(cmd) && strcmp(cmd->valuestring, "status") == 0)
+		out = status_line(s);
 	cJSON_Delete(req);
 	return out;
 }
@@ -243,6 +260,7 @@ void sockin_close(struct sockin *s)
 	pending_flush(s, "shutting down");
 	listener_close(s->l);
 	free(s->p);
+	free(s->status);
 	free(s);
 }
 
