@@ -371,7 +371,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		" AND severity = ?2 AND due_at IS NOT NULL",
 	[S_RECEIVED_AT] = "SELECT received_at FROM alerts WHERE id = ?",
 	[S_STATS_RETRY] =
-		"SELECT MIN(due_at) FROM deliveries"
+		"SELECT MIN(due_at) FROM deliveries INDEXED BY deliveries_retry"
 		" WHERE state = " SQL_RETRYING,
 	/* Per minute: "the last hour" is the last 60 whole minutes. */
 	[S_STATS_SENT] =
