@@ -1,8 +1,9 @@
 """run.py - opsbot's benchmarks (make bench). Prints figures; asserts
 nothing. Each part starts its own daemon (and emulator) in a temp dir.
 
-  BENCH=ingest,latency,storm,am_storm,http_ingest,memory,idle
-                                           parts to run (default: all)
+  BENCH=ingest,latency,storm,am_storm,http_ingest,memory,status,idle
+                                           parts to run (default: all but
+                                           status, which memory includes)
   IDLE_SECONDS=600                         idle CPU window (default 60)
 
 Beside them, with the real Alertmanager (Debian prometheus-alertmanager):
@@ -141,17 +142,57 @@ def storm(n=1000):
         h.close()
 
 
+def fill(h, n):
+    """n alerts queued (API down), over 4 pipelined connections."""
+    per = n // 4
+    subprocess.run([os.path.join(BIN, "ingest"), h.sock, "4", str(per),
+                    "pipe"], check=True, capture_output=True, timeout=1200)
+    time.sleep(2)
+
+
+def status_once(s, r):
+    t = time.monotonic()
+    s.sendall(b'{"command":"status"}\n')
+    rep = json.loads(r.line())
+    assert rep["ok"], rep
+    return (time.monotonic() - t) * 1000, rep["status"]
+
+
+def status_figures(h, n):
+    """What the status report costs with n alerts stored: one request at
+    a time (the same store read as systemd's STATUS= and a /metrics
+    scrape), and 200 pipelined status lines beside another client's ack."""
+    s = h.connect()
+    s.settimeout(300)  # a slow status (a scan per report) takes long
+    r = LineReader(s)
+    lat = sorted(status_once(s, r)[0] for _ in range(50))
+    _, st = status_once(s, r)
+    print("  status with %d stored: median %.2f ms, max %.2f ms "
+          "(50 requests; alerts_stored %d)" % (
+              n, lat[len(lat) // 2], lat[-1], st.get("alerts_stored", 0)))
+    other = h.connect()
+    other.settimeout(300)
+    t = time.monotonic()
+    s.sendall(b'{"command":"status"}\n' * 200)
+    other.sendall(b'{"title":"beside","text":"200 status lines"}\n')
+    LineReader(other).line()
+    ack = (time.monotonic() - t) * 1000
+    for _ in range(200):
+        r.line()
+    all200 = (time.monotonic() - t) * 1000
+    print("  200 pipelined status lines: all answered in %.1f ms; another "
+          "client's ack meanwhile %.1f ms" % (all200, ack))
+    other.close()
+    s.close()
+
+
 def memory(n=1000000):
     h = Harness("bench-mem", start_emulator=False)
     try:
         h.start()
         time.sleep(1)
         idle = mem_kb(h.daemon.pid)
-        per = n // 4
-        subprocess.run([os.path.join(BIN, "ingest"), h.sock, "4", str(per),
-                        "pipe"], check=True, capture_output=True,
-                       timeout=1200)
-        time.sleep(2)
+        fill(h, n)
         full = mem_kb(h.daemon.pid)
         q = h.cli("status", "--json")
         pending = json.loads(q.stdout)["status"]["queue"]
@@ -159,6 +200,18 @@ def memory(n=1000000):
         print("  idle:                          %s" % mem_str(idle))
         print("  %d queued, API down:      %s" % (n, mem_str(full)))
         print("  queue: %s" % {k: v for k, v in pending.items() if v})
+        status_figures(h, n)
+    finally:
+        h.close()
+
+
+def status(n=1000000):
+    h = Harness("bench-status", start_emulator=False)
+    try:
+        h.start()
+        fill(h, n)
+        print("status:")
+        status_figures(h, n)
     finally:
         h.close()
 
