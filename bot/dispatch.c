@@ -437,9 +437,14 @@ static void blocks_restore(struct dispatch *ds)
 	for (int i = 0; i < n; i++) {
 		ratelimit_block(ds->d.rl, b[i].chat,
 				clock_wall_to_mono(ds->d.clk, b[i].until));
-		log_info("429 block of an earlier run: nothing to %s%" PRId64
-			 " for %" PRId64 " s", b[i].chat ? "chat " : "any chat ",
-			 b[i].chat, (b[i].until - ds->d.clk->wall + 999) / 1000);
+		int64_t s = (b[i].until - ds->d.clk->wall + 999) / 1000;
+
+		if (b[i].chat != 0)
+			log_info("429 block of an earlier run: nothing to chat "
+				 "%" PRId64 " for %" PRId64 " s", b[i].chat, s);
+		else
+			log_info("429 block of an earlier run: nothing to any "
+				 "chat for %" PRId64 " s", s);
 	}
 }
 

@@ -22,7 +22,6 @@
 
 #define ALERTS_DEFAULT 10
 #define ALERTS_MAX 50
-#define ALERTS_DESTS 16      /* deliveries looked at per listed alert */
 #define ALERTS_STATES 6      /* distinct states shown per line */
 #define ALERTS_BUF (32 << 10)
 #define ALERTS_TAIL 40       /* units kept free for "… N more" */
@@ -72,7 +71,7 @@ static void alerts_states(struct cmd_ctx *c, int64_t id, struct buf *line)
 	int n = store_deliveries(c->deps->store, id, dl, ARRAY_LEN(dl));
 	char text[128];
 
-	for (int i = 0; i < n && i < ALERTS_DESTS; i++) {
+	for (int i = 0; i < n; i++) {
 		size_t k;
 
 		if (!sees_all(c) && dl[i].chat_id != c->chat)
