@@ -37,6 +37,7 @@
 #include "mutes.h"
 #include "outbox.h"
 #include "pacing.h"
+#include "proxy.h"
 #include "sockin.h"
 #include "stats.h"
 #include "telegram.h"
@@ -753,6 +754,13 @@ static cJSON *daemon_status_json(void *arg)
 				(double)((d->clk->now - d->started_now) / 1000));
 	cJSON_AddStringToObject(api, "breaker", api_breaker_name(d->api));
 	cJSON_AddBoolToObject(api, "unauthorized", api_paused(d->api));
+	if (d->cfg.proxy[0] != '\0') {
+		char shown[512];
+
+		/* the address only: never its user name or password */
+		cJSON_AddStringToObject(api, "proxy", proxy_display(
+					d->cfg.proxy, shown, sizeof(shown)));
+	}
 	stats_status_json(&d->stats, d->clk->now, d->clk->wall, api, o);
 	status_counts(d, o);
 	cJSON_AddNumberToObject(o, "mutes", (double)mutes_count(d->mutes));

@@ -96,6 +96,11 @@ static void st_api(const cJSON *s, struct buf *out)
 		st_esc(out, err);
 		buf_printf(out, "\n");
 	}
+	if ((err = st_str(t, "proxy")) != NULL) {
+		buf_printf(out, "Through proxy ");
+		st_esc(out, err);
+		buf_printf(out, "\n");
+	}
 }
 
 /* Commands matter only when they do not work: one line then. */
