@@ -8,7 +8,6 @@
  */
 #include "httpin.h"
 
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,13 +46,8 @@ static const struct {
 
 static void respond_error(struct httpd_req *req, int status, const char *msg)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *body;
+	char *body = intake_error_json(msg);
 
-	cJSON_AddFalseToObject(o, "ok");
-	cJSON_AddStringToObject(o, "error", msg);
-	body = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
 	httpd_respond(req, status, NULL, body ? body :
 		      "{\"ok\":false,\"error\":\"out of memory\"}");
 	free(body);
