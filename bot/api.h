@@ -1,7 +1,9 @@
 /*
  * api.h - the state of the Bot API as a whole, one policy for every
- * caller (alert sends, replies, polling): the circuit breaker, the pause
- * after a 401, and the cap on what a 429's retry_after is obeyed for.
+ * caller (alert sends, replies, polling): the circuit breaker (sends),
+ * the pause after a 401 (each kind of request pauses on its own 401 and
+ * tries again on its own timer), and the cap on what a 429's retry_after
+ * is obeyed for.
  *
  * It owns no transport: callers report each answer (api_account) and ask
  * when they may start (api_gate). Time comes from the caller's clock.

@@ -323,9 +323,9 @@ static void dispatch_account(void *arg, int64_t chat, int64_t sent_at,
 		break;
 	case API_PAUSED:
 		log_error("Telegram says 401 Unauthorized: the bot token is "
-			  "wrong or revoked. Sending and commands are paused "
-			  "(nothing is lost) and retried every 5 minutes; fix "
-			  "the token (a SIGHUP re-reads token_file).");
+			  "wrong or revoked. Sending is paused (nothing is "
+			  "lost) and retried every 5 minutes; fix the token (a "
+			  "SIGHUP re-reads token_file).");
 		break;
 	case API_RESUMED:
 		log_info("the bot token works again");

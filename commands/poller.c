@@ -145,8 +145,8 @@ static int poll_failed(struct poller *p, const char *method,
 	switch (api_account(p->d.api, r, API_POLL)) {
 	case API_PAUSED:
 		log_error("Telegram refused the bot token (401) on %s: "
-			  "commands and sending are paused and retried every "
-			  "5 minutes until it is fixed", method);
+			  "commands are paused and retried every 5 minutes "
+			  "until it is fixed", method);
 		break;
 	case API_RESUMED:
 		log_info("the token works again; polling for commands");
