@@ -24,8 +24,7 @@ for f in $leaves; do
 	fi
 done
 # One include style: project headers by their path from the top.
-hits=$(grep -nE '^#include "[a-z_0-9]+\.h"' bot/*.[ch] alerts/*.[ch] commands/*.[ch] \
-	| grep -vE '^([a-z]+)/([a-z_0-9]+)\.c:[0-9]+:#include "\2\.h"')
+hits=$(grep -nE '^#include "[a-z_0-9]+\.h"' bot/*.[ch] alerts/*.[ch] commands/*.[ch])
 if [ -n "$hits" ]; then
 	echo "includes not written from the top (use \"bot/x.h\"):"; echo "$hits"; bad=1
 fi
