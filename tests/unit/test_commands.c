@@ -365,15 +365,10 @@ static int64_t add_alert(struct fx *f, int sev, const char *source,
 			 const char *title, int64_t at)
 {
 	struct dest dests[2] = { { GROUP, 0 }, { CHAT_B, 0 } };
-	struct alert a = { 0 };
+	struct alert a;
 
-	a.received_at = at;
-	a.severity = (enum severity)sev;
-	a.source = source ? strdup(source) : NULL;
-	a.title = strdup(title);
-	a.text = strdup("details of the problem");
-	a.peer_uid = -1;
-	a.peer_pid = -1;
+	fx_alert(&a, (enum severity)sev, source, title,
+		 "details of the problem", at);
 	assert_int_equal(store_alert_insert(f->store, &a, dests, 2,
 					    DS_PENDING, 0), 0);
 	alert_free(&a);

@@ -330,18 +330,12 @@ static int64_t add_alert_at(struct fx *f, enum severity sev, int status,
 			    const char *key, const char *title,
 			    const struct dest *dests, size_t n, int64_t at)
 {
-	struct alert a = { 0 };
+	struct alert a;
 	int64_t id;
 
-	a.received_at = at;
-	a.severity = sev;
+	fx_alert(&a, sev, "web-01", title, "details of the problem", at);
 	a.status = (enum alert_status)status;
-	a.source = strdup("web-01");
-	a.title = strdup(title);
-	a.text = strdup("details of the problem");
-	a.key = key ? strdup(key) : NULL;
-	a.peer_uid = -1;
-	a.peer_pid = -1;
+	a.key = fx_strdup(key);
 	assert_int_equal(store_alert_insert(f->store, &a, dests, n,
 					    DS_PENDING, 0), 0);
 	assert_int_equal(store_commit(f->store), 0);
@@ -1251,7 +1245,7 @@ static void test_answer_callback_not_held(void **state)
 static int64_t add_long_alert(struct fx *f, int64_t chat)
 {
 	struct dest d = { chat, 0 };
-	struct alert a = { 0 };
+	struct alert a;
 	struct buf b;
 	int64_t id;
 
@@ -1259,13 +1253,9 @@ static int64_t add_long_alert(struct fx *f, int64_t chat)
 	for (int i = 0; i < 400; i++)
 		assert_int_equal(buf_printf(&b, "line %04d: something failed "
 					    "on a disk\n", i), 0);
-	a.received_at = f->clk.wall;
-	a.severity = SEV_CRITICAL;
-	a.source = strdup("web-01");
-	a.title = strdup("long report");
+	fx_alert(&a, SEV_CRITICAL, "web-01", "long report", NULL,
+		 f->clk.wall);
 	a.text = b.data; /* taken over */
-	a.peer_uid = -1;
-	a.peer_pid = -1;
 	assert_int_equal(store_alert_insert(f->store, &a, &d, 1, DS_PENDING,
 					    0), 0);
 	assert_int_equal(store_commit(f->store), 0);
