@@ -35,7 +35,7 @@
 enum job_kind { JOB_ALERT, JOB_PACK, JOB_EDIT };
 
 /* Dispatch's view of a destination: index i is chats.h's index i. */
-struct chat {
+struct dest_chat {
 	int64_t id;
 	struct job *busy;    /* the request in flight, or a multi-part job
 				waiting for its next slot */
@@ -44,7 +44,7 @@ struct chat {
 struct job {
 	struct dispatch *ds;
 	enum job_kind kind;
-	struct chat *chat;
+	struct dest_chat *chat;
 	struct delivery *rows;
 	int64_t *received;   /* per row: when its alert came in (max_age) */
 	size_t nrows;
@@ -64,7 +64,7 @@ struct job {
 struct dispatch {
 	struct dispatch_deps d;
 	struct outbox *outbox;
-	struct chat chats[CHATS_MAX];
+	struct dest_chat chats[CHATS_MAX];
 	size_t nchats;
 	int inflight;
 };
@@ -85,7 +85,7 @@ static void chats_sync(struct dispatch *ds)
 	}
 }
 
-static struct chat *chat_find(struct dispatch *ds, int64_t id)
+static struct dest_chat *dest_chat_find(struct dispatch *ds, int64_t id)
 {
 	int i = chats_index(ds->d.chats, id);
 
@@ -95,7 +95,7 @@ static struct chat *chat_find(struct dispatch *ds, int64_t id)
 
 static int chat_busy(void *arg, int64_t id)
 {
-	struct chat *c = chat_find(arg, id);
+	struct dest_chat *c = dest_chat_find(arg, id);
 
 	return c != NULL && c->busy != NULL;
 }
@@ -337,7 +337,8 @@ static void dispatch_account(void *arg, int64_t chat, int64_t sent_at,
 		rate_limited(ds, chat, r);
 }
 
-static void chat_failed(struct dispatch *ds, struct chat *c, const char *why)
+static void chat_failed(struct dispatch *ds, struct dest_chat *c,
+			const char *why)
 {
 	char html[400];
 
@@ -353,7 +354,7 @@ static void chat_failed(struct dispatch *ds, struct chat *c, const char *why)
 
 /* Group became supergroup: its rows move and go out again at once. A
  * migration that makes no sense is a server error: back off. */
-static int chat_migrate(struct dispatch *ds, struct chat *c, int64_t to)
+static int chat_migrate(struct dispatch *ds, struct dest_chat *c, int64_t to)
 {
 	char err[160];
 
@@ -393,7 +394,7 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 			  const struct tg_reply *r)
 {
 	int64_t wall = ds->d.clk->wall;
-	struct chat *c = j->chat;
+	struct dest_chat *c = j->chat;
 	int capped;
 
 	switch (r->outcome) {
@@ -519,7 +520,7 @@ static char *alert_buttons(const struct config *cfg, const struct alert *a)
 }
 
 static struct job *job_new(struct dispatch *ds, enum job_kind kind,
-			   struct chat *c, const struct due_item *items,
+			   struct dest_chat *c, const struct due_item *items,
 			   size_t n)
 {
 	struct job *j = calloc(1, sizeof(*j));
@@ -581,7 +582,7 @@ static int job_format_single(struct dispatch *ds, struct job *j,
  * original to show it resolved, then (DF_EDITED) reply under it. If
  * Telegram refused the edit's HTML (DF_PLAIN), the same bytes are not
  * tried again: the resolution goes as a plain reply. */
-static struct job *job_for_resolved(struct dispatch *ds, struct chat *c,
+static struct job *job_for_resolved(struct dispatch *ds, struct dest_chat *c,
 				    const struct due_item *it,
 				    const struct delivery *orig)
 {
@@ -634,7 +635,7 @@ static int packable(const struct dispatch *ds, const struct due_item *it)
 	return 1;
 }
 
-static struct job *job_for_pack(struct dispatch *ds, struct chat *c,
+static struct job *job_for_pack(struct dispatch *ds, struct dest_chat *c,
 				struct due_item *items, size_t n)
 {
 	const struct alert *list[DUE_BATCH];
@@ -673,7 +674,7 @@ static struct job *job_for_pack(struct dispatch *ds, struct chat *c,
 	return j;
 }
 
-static struct job *job_for_chat(struct dispatch *ds, struct chat *c,
+static struct job *job_for_chat(struct dispatch *ds, struct dest_chat *c,
 				struct due_item *items, size_t n)
 {
 	struct due_item *it = &items[0];
@@ -761,7 +762,7 @@ static void chat_fail_due(struct dispatch *ds, const char *why,
 
 /* May an alert request go to chat c now? Its lane, the API, and no reply
  * of the outbox in flight to it. */
-static int chat_ready(struct dispatch *ds, const struct chat *c)
+static int chat_ready(struct dispatch *ds, const struct dest_chat *c)
 {
 	int64_t now = ds->d.clk->now;
 
@@ -770,7 +771,7 @@ static int chat_ready(struct dispatch *ds, const struct chat *c)
 	       !outbox_busy(ds->outbox, c->id);
 }
 
-static void chat_run(struct dispatch *ds, struct chat *c)
+static void chat_run(struct dispatch *ds, struct dest_chat *c)
 {
 	struct due_item items[DUE_BATCH];
 	const char *failed = chats_failed(ds->d.chats, c->id);
@@ -813,14 +814,14 @@ void dispatch_run(struct dispatch *ds)
 		chat_run(ds, &ds->chats[i]);
 }
 
-static int64_t max64(int64_t a, int64_t b)
+static int64_t later64(int64_t a, int64_t b)
 {
 	return a > b ? a : b;
 }
 
 /* When chat c may have work: its lane, then its parked part or the
  * store's next due row. INT64_MAX: none (or only an answer frees it). */
-static int64_t chat_next(struct dispatch *ds, const struct chat *c)
+static int64_t chat_next(struct dispatch *ds, const struct dest_chat *c)
 {
 	const struct clock *clk = ds->d.clk;
 	int64_t w, due;
@@ -829,11 +830,11 @@ static int64_t chat_next(struct dispatch *ds, const struct chat *c)
 		return INT64_MAX; /* its request's answer wakes the loop */
 	w = ratelimit_when(ds->d.rl, c->id, LANE_ALERT, clk->now);
 	if (c->busy)
-		return max64(w, c->busy->not_before);
+		return later64(w, c->busy->not_before);
 	due = store_next_due(ds->d.store, c->id);
 	if (due == 0)
 		return INT64_MAX;
-	return max64(w, clock_wall_to_mono(clk, due));
+	return later64(w, clock_wall_to_mono(clk, due));
 }
 
 int64_t dispatch_next(struct dispatch *ds)
@@ -848,7 +849,7 @@ int64_t dispatch_next(struct dispatch *ds)
 	}
 	if (t == INT64_MAX)
 		return t;
-	return max64(t, api_gate(ds->d.api, API_SEND));
+	return later64(t, api_gate(ds->d.api, API_SEND));
 }
 
 void dispatch_retry_now(struct dispatch *ds)
