@@ -126,6 +126,11 @@ int api_paused(const struct api *a)
 	return a->paused[API_SEND] || a->paused[API_POLL];
 }
 
+int api_kind_paused(const struct api *a, enum api_kind kind)
+{
+	return a->paused[kind];
+}
+
 int api_breaker_open(const struct api *a)
 {
 	return a->breaker.state != BREAKER_CLOSED;

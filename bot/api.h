@@ -61,7 +61,9 @@ int64_t api_retry_after_ms(const struct api *a, const struct tg_reply *r,
 			   int *capped);
 /* /retry_now and reload: probe at once, retry a refused token now. */
 void api_retry_now(struct api *a);
+/* A 401 pause of either kind / of this kind is in force. */
 int api_paused(const struct api *a);
+int api_kind_paused(const struct api *a, enum api_kind kind);
 int api_breaker_open(const struct api *a);
 const char *api_breaker_name(const struct api *a);
 /* Monotonic ms the last outage began (valid after API_RECOVERED). */

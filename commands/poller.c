@@ -115,7 +115,7 @@ void poller_status(const struct poller *p, cJSON *obj)
 	if (o == NULL || p == NULL)
 		return;
 	cJSON_AddStringToObject(o, "state", p->d.cfg->poll_timeout <= 0 ?
-				"disabled" : api_paused(p->d.api) ? "stopped" :
+				"disabled" : api_kind_paused(p->d.api, API_POLL) ? "stopped" :
 				step_names[p->step]);
 	cJSON_AddNumberToObject(o, "offset", (double)p->offset);
 	cJSON_AddNumberToObject(o, "commands", (double)p->env.handled);

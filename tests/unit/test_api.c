@@ -173,7 +173,7 @@ static void test_half_open_single_probe(void **state)
 	assert_int_equal(api_gate(f->api, API_SEND), f->clk.now);
 }
 
-static void test_unauthorized_pauses_both(void **state)
+static void test_unauthorized_pauses_its_kind(void **state)
 {
 	struct fx *f = *state;
 	int64_t t401 = f->clk.now;
@@ -182,15 +182,20 @@ static void test_unauthorized_pauses_both(void **state)
 	api_begin(f->api, API_SEND);
 	assert_int_equal(api_account(f->api, &r, API_SEND), API_PAUSED);
 	assert_true(api_paused(f->api));
+	assert_true(api_kind_paused(f->api, API_SEND));
+	assert_false(api_kind_paused(f->api, API_POLL));
 	assert_int_equal(api_gate(f->api, API_SEND), t401 + AUTH_MS);
-	assert_int_equal(api_gate(f->api, API_POLL), t401 + AUTH_MS);
+	/* polls find out for themselves */
+	assert_int_equal(api_gate(f->api, API_POLL), t401);
 	/* a 401 is an answer: the breaker neither counts nor opens */
 	assert_int_equal(f->api->breaker.failures, 0);
 	assert_false(api_breaker_open(f->api));
 
-	/* the other kind's 401 is not a new event */
+	/* a second 401 of the same kind is not a new event; the other
+	 * kind's first one is */
 	f->clk.now += 10;
-	assert_int_equal(api_account(f->api, &r, API_POLL), API_NONE);
+	assert_int_equal(api_account(f->api, &r, API_SEND), API_NONE);
+	assert_int_equal(api_account(f->api, &r, API_POLL), API_PAUSED);
 	assert_int_equal(api_gate(f->api, API_POLL), f->clk.now + AUTH_MS);
 }
 
@@ -206,7 +211,10 @@ static void test_pause_retry_per_kind(void **state)
 	assert_int_equal(api_account(f->api, &r, API_POLL), API_PAUSED);
 	f->clk.now = t401 + AUTH_MS - 1;
 	assert_true(api_gate(f->api, API_POLL) > f->clk.now);
-	assert_true(api_gate(f->api, API_SEND) > f->clk.now);
+	/* sends are not held by the polls' 401 */
+	assert_int_equal(api_gate(f->api, API_SEND), f->clk.now);
+	api_begin(f->api, API_SEND);
+	assert_int_equal(api_account(f->api, &r, API_SEND), API_PAUSED);
 
 	/* retried at auth_retry_ms, one probe at a time */
 	f->clk.now = t401 + AUTH_MS;
@@ -217,14 +225,15 @@ static void test_pause_retry_per_kind(void **state)
 	assert_int_equal(api_account(f->api, &r, API_POLL), API_NONE);
 	again = f->clk.now + AUTH_MS;
 	assert_int_equal(api_gate(f->api, API_POLL), again);
-	assert_int_equal(api_gate(f->api, API_SEND), again);
+	assert_int_equal(api_gate(f->api, API_SEND), t401 + 2 * AUTH_MS - 1);
 
 	f->clk.now = again;
 	assert_int_equal(request(f, API_POLL, TG_OK), API_RESUMED);
 	assert_int_equal(api_gate(f->api, API_POLL), f->clk.now);
 	assert_true(api_paused(f->api)); /* sends have not found out yet */
-	assert_int_equal(api_gate(f->api, API_SEND), again);
-	/* then a send probe works too */
+	/* their own retry time has come: a send probe may go */
+	assert_int_equal(api_gate(f->api, API_SEND), f->clk.now);
+	/* and works too */
 	assert_int_equal(request(f, API_SEND, TG_OK), API_RESUMED);
 	assert_false(api_paused(f->api));
 	assert_int_equal(api_gate(f->api, API_SEND), f->clk.now);
@@ -246,6 +255,9 @@ static void test_retry_now(void **state)
 	f->clk.now += 1000;
 	api_begin(f->api, API_SEND);
 	assert_int_equal(api_account(f->api, &r, API_SEND), API_PAUSED);
+	api_begin(f->api, API_POLL);
+	assert_int_equal(api_account(f->api, &r, API_POLL), API_PAUSED);
+	f->clk.now += AUTH_MS;
 	api_begin(f->api, API_POLL); /* a probe in flight stays alone */
 	f->clk.now += 1000;
 	api_retry_now(f->api);
@@ -305,7 +317,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_open_single_probe,
 						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unauthorized_pauses_both,
+		cmocka_unit_test_setup_teardown(test_unauthorized_pauses_its_kind,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_retry_per_kind,
 						setup, teardown),
