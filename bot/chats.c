@@ -130,6 +130,12 @@ void chats_load(struct chats *c, const struct config *cfg)
 		chat_add(c, due[i]);
 }
 
+void chats_reload(struct chats *c, const struct config *cfg)
+{
+	c->nmigr = 0;
+	chats_load(c, cfg);
+}
+
 size_t chats_count(const struct chats *c)
 {
 	return c->n;

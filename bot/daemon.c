@@ -382,7 +382,7 @@ static void state_committed(void *arg, int ok)
 	outbox_committed(d->outbox, ok);
 	mutes_committed(d->mutes, ok);
 	if (!ok)
-		chats_load(d->chats, &d->cfg);
+		chats_reload(d->chats, &d->cfg);
 }
 
 static int sources_add(struct daemon *d)

@@ -171,6 +171,22 @@ static void test_migration_remembered(void **state)
 	chats_free(again);
 }
 
+/* A migration whose turn did not commit is forgotten: memory follows
+ * what is on disk. */
+static void test_unstored_migration_forgotten(void **state)
+{
+	struct fx *f = *state;
+	char err[160];
+
+	assert_int_equal(store_begin(f->store), 0);
+	assert_int_equal(chats_migrate(f->chats, GROUP, NEWGROUP, err,
+				       sizeof(err)), 0);
+	assert_int_equal(chats_resolve(f->chats, GROUP), NEWGROUP);
+	store_rollback(f->store);
+	chats_reload(f->chats, &f->cfg);
+	assert_int_equal(chats_resolve(f->chats, GROUP), GROUP);
+}
+
 /* Migrating "to itself" would have deleted the chat's deliveries, an
  * acknowledged alert's included. */
 static void test_migrate_to_self_refused(void **state)
@@ -268,6 +284,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_configured_get_slots,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unstored_migration_forgotten,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_remembered,
 						setup, teardown),

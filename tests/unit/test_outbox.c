@@ -453,6 +453,9 @@ static void test_notify_default_chats(void **state)
 		saw_old |= call_chat(i) == GROUP;
 		saw_priv |= call_chat(i) == PRIV;
 		assert_string_equal(call_text(i), "📶 back");
+		/* a note rings nobody's phone */
+		assert_true(cJSON_IsTrue(cJSON_GetObjectItem(
+				rec.calls[i].json, "disable_notification")));
 	}
 	assert_true(saw_new);
 	assert_false(saw_old);
