@@ -37,6 +37,11 @@
 #define MAX_CONNS_CAP  65536
 /* MHD_run passes made by httpd_close() to send the 503s it queued. */
 #define CLOSE_FLUSH_RUNS 4
+/* MHD_run passes per httpd_handle() while MHD says it has more to do at
+ * once (timeout 0): with edge-triggered epoll a connection stays on MHD's
+ * ready list until a read returns EAGAIN, which takes a pass or two after
+ * each answer. Each would otherwise cost a whole loop turn. */
+#define HANDLE_RUNS_MAX 4
 
 enum req_state {
 	REQ_READING,   /* headers admitted; body arriving */
@@ -631,8 +636,13 @@ void httpd_handle(struct httpd *h, const struct pollfd *fds, size_t n,
 	if (!ready && !h->kick && now < h->due)
 		return;
 	h->kick = 0;
-	MHD_run(h->d);
-	h->due = httpd_mhd_due(h, now);
+	for (int i = 0; i < HANDLE_RUNS_MAX; i++) {
+		MHD_run(h->d);
+		h->due = httpd_mhd_due(h, now);
+		/* A callback's answer needs the commit first: stop. */
+		if (h->due > now || h->kick)
+			break;
+	}
 }
 
 int64_t httpd_next_deadline(struct httpd *h, int64_t now)
