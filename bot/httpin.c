@@ -201,6 +201,7 @@ int httpin_open(struct httpin **out, const struct httpin_deps *deps,
 		.max_body = c->http_max_body,
 		.max_conns = (unsigned)c->http_max_connections,
 		.timeout_s = (unsigned)c->http_timeout,
+		.request_timeout_s = (unsigned)c->http_request_timeout,
 	};
 	struct httpin *h = calloc(1, sizeof(*h));
 
