@@ -31,11 +31,14 @@
 #define FMT_PACK_SOURCE_CHARS 40
 #define FMT_NOTE_ROOM 64         /* "\n… N more characters not shown" */
 #define FMT_PACK_HEAD_ROOM 40    /* "📦 <b>N alerts</b>\n" */
-/* The late note under the header and the acked-by footer: kept free in
- * every pack so that a re-render after an ack still fits. */
-#define FMT_PACK_NOTE_ROOM 64
-#define FMT_PACK_FOOT_ROOM 160
+/* The acked-by footer is kept free in every pack, and the late note's
+ * room in a late one, so that a re-render after an ack or a resolution
+ * (whose note says "delivered N min late") still fits. */
+#define FMT_PACK_NOTE_CHARS 48
+#define FMT_PACK_NOTE_ROOM (FMT_PACK_NOTE_CHARS + 8)
 #define FMT_PACK_ACKERS 3        /* names in the acked-by footer */
+#define FMT_PACK_ACKER_CHARS 24
+#define FMT_PACK_FOOT_ROOM (16 + FMT_PACK_ACKERS * (FMT_PACK_ACKER_CHARS + 2) + 20)
 #define FMT_PACK_DENSE_AT FORMAT_PACK_DENSE_AT
 #define FMT_DENSE_HEAD_CHARS 40
 #define FMT_DENSE_SOURCE_CHARS 20
@@ -1054,7 +1057,8 @@ static int fmt_pack_ackers(struct buf *b, struct buf *tmp,
 	for (j = 0; j < nn; j++) {
 		if (j > 0 && buf_append(b, ", ", 2) != 0)
 			return -1;
-		if (fmt_esc_headline(b, tmp, names[j], 32, NULL) != 0)
+		if (fmt_esc_headline(b, tmp, names[j], FMT_PACK_ACKER_CHARS,
+				     NULL) != 0)
 			return -1;
 	}
 	return more ? buf_printf(b, " and %zu more", more) : 0;
@@ -1083,8 +1087,10 @@ size_t format_pack_lines(const struct pack_line *lines, size_t n,
 	const char *prev = NULL;
 	size_t k, units = 0, u, count = 0;
 	int dense = o != NULL && o->dense;
-	size_t room = TG_MAX_TEXT - FMT_PACK_HEAD_ROOM - FMT_PACK_NOTE_ROOM -
-		      FMT_PACK_FOOT_ROOM - (dense ? FMT_DENSE_FOOTER_UNITS : 0);
+	int late = o != NULL && fmt_has(o->late);
+	size_t room = TG_MAX_TEXT - FMT_PACK_HEAD_ROOM - FMT_PACK_FOOT_ROOM -
+		      (late ? FMT_PACK_NOTE_ROOM : 0) -
+		      (dense ? FMT_DENSE_FOOTER_UNITS : 0);
 
 	*out = NULL;
 	if (n == 0)
@@ -1109,9 +1115,10 @@ size_t format_pack_lines(const struct pack_line *lines, size_t n,
 	}
 	if (buf_printf(&msg, "📦 <b>%zu alert%s</b>", k, k == 1 ? "" : "s"))
 		goto out;
-	if (o != NULL && fmt_has(o->late) &&
+	if (late &&
 	    (buf_append(&msg, "\n<i>⏰ ", strlen("\n<i>⏰ ")) != 0 ||
-	     fmt_esc_headline(&msg, &tmp, o->late, 48, NULL) != 0 ||
+	     fmt_esc_headline(&msg, &tmp, o->late, FMT_PACK_NOTE_CHARS,
+			      NULL) != 0 ||
 	     buf_append(&msg, "</i>", 4) != 0))
 		goto out;
 	if (buf_append(&msg, body.data, body.len) != 0 ||

@@ -672,11 +672,35 @@ static int job_format_single(struct dispatch *ds, struct job *j,
 	return 0;
 }
 
+/* --- packs --- */
+
+/* The order of a pack's lines: by severity, then by source (a line
+ * leaves out the source when it is the one above, so a storm from a few
+ * sources packs denser), then by id. The same for a pack being built and
+ * for one re-rendered from the store, so that an edit keeps its lines
+ * where they were. */
+static int pack_cmp(const struct alert *a, const struct alert *b)
+{
+	int c;
+
+	if (a->severity != b->severity)
+		return a->severity < b->severity ? -1 : 1;
+	c = strcmp(a->source ? a->source : "", b->source ? b->source : "");
+	if (c != 0)
+		return c;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int due_cmp(const void *x, const void *y)
+{
+	return pack_cmp(&((const struct due_item *)x)->a,
+			&((const struct due_item *)y)->a);
+}
+
 /* --- packs as they stand in the store --- */
 
 struct pack_view {
-	struct delivery rows[DUE_BATCH];
-	struct alert alerts[DUE_BATCH];
+	struct due_item items[DUE_BATCH]; /* rows with their alerts */
 	struct pack_line lines[DUE_BATCH];
 	char acked[DUE_BATCH][64];
 	size_t n;
@@ -685,7 +709,7 @@ struct pack_view {
 static void pack_view_free(struct pack_view *v)
 {
 	for (size_t i = 0; i < v->n; i++)
-		alert_free(&v->alerts[i]);
+		alert_free(&v->items[i].a);
 	v->n = 0;
 }
 
@@ -694,23 +718,26 @@ static void pack_view_free(struct pack_view *v)
 static int pack_view_load(struct dispatch *ds, int64_t chat, int64_t msg,
 			  struct pack_view *v)
 {
+	struct delivery rows[DUE_BATCH];
 	int64_t at;
-	int n = store_pack_rows(ds->d.store, chat, msg, v->rows, DUE_BATCH);
+	int n = store_pack_rows(ds->d.store, chat, msg, rows, DUE_BATCH);
 
 	v->n = 0;
 	for (int i = 0; i < n; i++) {
-		struct pack_line *l = &v->lines[v->n];
-
-		if (store_alert_get(ds->d.store, v->rows[i].alert_id,
-				    &v->alerts[v->n]) != 1)
+		if (store_alert_get(ds->d.store, rows[i].alert_id,
+				    &v->items[v->n].a) != 1)
 			continue;
-		v->rows[v->n] = v->rows[i];
-		l->a = &v->alerts[v->n];
-		l->resolved = (v->rows[i].flags & DF_RESOLVED) != 0;
-		l->acked_by = store_ack_get(ds->d.store, l->a->id,
-					    v->acked[v->n], sizeof(v->acked[0]),
-					    &at) == 1 ? v->acked[v->n] : NULL;
-		v->n++;
+		v->items[v->n++].d = rows[i];
+	}
+	qsort(v->items, v->n, sizeof(v->items[0]), due_cmp);
+	for (size_t i = 0; i < v->n; i++) {
+		struct pack_line *l = &v->lines[i];
+
+		l->a = &v->items[i].a;
+		l->resolved = (v->items[i].d.flags & DF_RESOLVED) != 0;
+		l->acked_by = store_ack_get(ds->d.store, l->a->id, v->acked[i],
+					    sizeof(v->acked[0]), &at) == 1 ?
+			      v->acked[i] : NULL;
 	}
 	return v->n > 0 ? 0 : -1;
 }
@@ -727,18 +754,20 @@ static int pack_view_render(struct dispatch *ds, const struct pack_view *v,
 
 	*markup = NULL;
 	for (size_t i = 0; i < v->n; i++) {
-		if (v->alerts[i].received_at < oldest)
-			oldest = v->alerts[i].received_at;
-		if (alert_has_buttons(ds->d.cfg, &v->alerts[i]) &&
+		const struct alert *a = &v->items[i].a;
+
+		if (a->received_at < oldest)
+			oldest = a->received_at;
+		if (alert_has_buttons(ds->d.cfg, a) &&
 		    !v->lines[i].resolved && v->lines[i].acked_by == NULL)
 			open++;
 	}
-	o.late = late_note(ds, oldest, v->rows[0].sent_at, 1, late,
+	o.late = late_note(ds, oldest, v->items[0].d.sent_at, 1, late,
 			   sizeof(late));
 	if (format_pack_lines(v->lines, v->n, &o, html) == 0)
 		return -1;
 	if (open > 0)
-		*markup = pack_buttons(v->alerts[0].id, chat, v->n);
+		*markup = pack_buttons(v->items[0].a.id, chat, v->n);
 	return 0;
 }
 
@@ -868,14 +897,17 @@ static struct job *job_for_pack(struct dispatch *ds, struct chat *c,
 		    (items[0].d.flags & DF_NO_THREAD) &&
 		    alert_silent(ds->d.cfg, &items[i].a) == !ring &&
 		    packable(ds, &items[i], deep)) {
-			picked[k] = items[i];
-			lines[k] = (struct pack_line){ .a = &items[i].a };
+			picked[k++] = items[i];
 			if (items[i].a.received_at < oldest)
 				oldest = items[i].a.received_at;
-			k++;
 		}
 	if (k < 2)
 		return NULL;
+	/* picked shares the alerts' strings with items (freed by the
+	 * caller); job_new copies only the rows. */
+	qsort(picked, k, sizeof(picked[0]), due_cmp);
+	for (size_t i = 0; i < k; i++)
+		lines[i] = (struct pack_line){ .a = &picked[i].a };
 	o.dense = k > FORMAT_PACK_DENSE_AT;
 	o.late = late_note(ds, oldest, ds->d.clk->wall, 0, late,
 			   sizeof(late));
