@@ -54,7 +54,7 @@ struct tz {
 
 /* --- calendar --- */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
+static int64_t tz_days_from_civil(int64_t y, int m, int d)
 {
 	int64_t era, yoe, doy, doe;
 
@@ -66,53 +66,53 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-static int is_leap(int64_t y)
+static int tz_is_leap(int64_t y)
 {
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static int month_days(int64_t y, int m)
+static int tz_month_days(int64_t y, int m)
 {
 	static const int md[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
 				    30, 31 };
 
-	return m == 2 && is_leap(y) ? 29 : md[m - 1];
+	return m == 2 && tz_is_leap(y) ? 29 : md[m - 1];
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
+static int64_t tz_floor_div(int64_t a, int64_t b)
 {
 	return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
 /* Year of the day number (days since 1970-01-01). */
-static int64_t year_of(int64_t days)
+static int64_t tz_year_of(int64_t days)
 {
-	int64_t y = 1970 + floor_div(days * 400, 146097);
+	int64_t y = 1970 + tz_floor_div(days * 400, 146097);
 
-	while (days_from_civil(y, 1, 1) > days)
+	while (tz_days_from_civil(y, 1, 1) > days)
 		y--;
-	while (days_from_civil(y + 1, 1, 1) <= days)
+	while (tz_days_from_civil(y + 1, 1, 1) <= days)
 		y++;
 	return y;
 }
 
 /* Day number of a rule date in year y. */
-static int64_t rule_day(const struct tz_date *d, int64_t y)
+static int64_t tz_rule_day(const struct tz_date *d, int64_t y)
 {
 	int64_t first;
 	int wd, day;
 
 	switch (d->kind) {
 	case 'J': /* 1..365, February 29 never counted */
-		return days_from_civil(y, 1, 1) + d->a - 1 +
-		       (is_leap(y) && d->a >= 60);
+		return tz_days_from_civil(y, 1, 1) + d->a - 1 +
+		       (tz_is_leap(y) && d->a >= 60);
 	case 'D':
-		return days_from_civil(y, 1, 1) + d->a;
+		return tz_days_from_civil(y, 1, 1) + d->a;
 	default:
-		first = days_from_civil(y, d->a, 1);
+		first = tz_days_from_civil(y, d->a, 1);
 		wd = (int)((first % 7 + 7 + 4) % 7); /* 1970-01-01: Thursday */
 		day = 1 + (d->c - wd + 7) % 7 + (d->b - 1) * 7;
-		while (day > month_days(y, d->a))
+		while (day > tz_month_days(y, d->a))
 			day -= 7;
 		return first + day - 1;
 	}
@@ -120,7 +120,7 @@ static int64_t rule_day(const struct tz_date *d, int64_t y)
 
 /* --- POSIX TZ strings (the TZif footer) --- */
 
-static const char *parse_abbr(const char *s, char *out)
+static const char *tz_parse_abbr(const char *s, char *out)
 {
 	size_t n = 0;
 
@@ -142,7 +142,7 @@ static const char *parse_abbr(const char *s, char *out)
 }
 
 /* [+-]hh[:mm[:ss]] into seconds (hours up to 167, as RFC 8536 allows). */
-static const char *parse_hms(const char *s, int32_t *secs)
+static const char *tz_parse_hms(const char *s, int32_t *secs)
 {
 	int sign = 1, h = 0, m = 0, sec = 0, digits = 0;
 
@@ -171,7 +171,7 @@ static const char *parse_hms(const char *s, int32_t *secs)
 	return s;
 }
 
-static const char *parse_num(const char *s, int lo, int hi, int *v)
+static const char *tz_parse_num(const char *s, int lo, int hi, int *v)
 {
 	int n = 0, digits = 0;
 
@@ -183,52 +183,52 @@ static const char *parse_num(const char *s, int lo, int hi, int *v)
 	return s;
 }
 
-static const char *parse_date(const char *s, struct tz_date *d)
+static const char *tz_parse_date(const char *s, struct tz_date *d)
 {
 	d->secs = 7200; /* 02:00 unless said */
 	if (*s == 'J') {
 		d->kind = 'J';
-		s = parse_num(s + 1, 1, 365, &d->a);
+		s = tz_parse_num(s + 1, 1, 365, &d->a);
 	} else if (*s == 'M') {
 		d->kind = 'M';
-		if ((s = parse_num(s + 1, 1, 12, &d->a)) == NULL ||
-		    *s++ != '.' || (s = parse_num(s, 1, 5, &d->b)) == NULL ||
+		if ((s = tz_parse_num(s + 1, 1, 12, &d->a)) == NULL ||
+		    *s++ != '.' || (s = tz_parse_num(s, 1, 5, &d->b)) == NULL ||
 		    *s++ != '.')
 			return NULL;
-		s = parse_num(s, 0, 6, &d->c);
+		s = tz_parse_num(s, 0, 6, &d->c);
 	} else {
 		d->kind = 'D';
-		s = parse_num(s, 0, 365, &d->a);
+		s = tz_parse_num(s, 0, 365, &d->a);
 	}
 	if (s != NULL && *s == '/')
-		s = parse_hms(s + 1, &d->secs);
+		s = tz_parse_hms(s + 1, &d->secs);
 	return s;
 }
 
 /* Parses a POSIX TZ string; 0 or -1. Offsets there are west of UTC. */
-static int parse_rule(const char *s, struct tz_rule *r)
+static int tz_parse_rule(const char *s, struct tz_rule *r)
 {
 	int32_t off;
 
 	memset(r, 0, sizeof(*r));
-	if ((s = parse_abbr(s, r->std.abbr)) == NULL ||
-	    (s = parse_hms(s, &off)) == NULL)
+	if ((s = tz_parse_abbr(s, r->std.abbr)) == NULL ||
+	    (s = tz_parse_hms(s, &off)) == NULL)
 		return -1;
 	r->std.off = -off;
 	if (*s == '\0') {
 		r->ok = 1;
 		return 0;
 	}
-	if ((s = parse_abbr(s, r->dst.abbr)) == NULL)
+	if ((s = tz_parse_abbr(s, r->dst.abbr)) == NULL)
 		return -1;
 	r->dst.off = r->std.off + 3600;
 	if (*s != ',' && *s != '\0') {
-		if ((s = parse_hms(s, &off)) == NULL)
+		if ((s = tz_parse_hms(s, &off)) == NULL)
 			return -1;
 		r->dst.off = -off;
 	}
-	if (*s != ',' || (s = parse_date(s + 1, &r->start)) == NULL ||
-	    *s != ',' || (s = parse_date(s + 1, &r->end)) == NULL ||
+	if (*s != ',' || (s = tz_parse_date(s + 1, &r->start)) == NULL ||
+	    *s != ',' || (s = tz_parse_date(s + 1, &r->end)) == NULL ||
 	    *s != '\0')
 		return -1;
 	r->has_dst = 1;
@@ -236,16 +236,16 @@ static int parse_rule(const char *s, struct tz_rule *r)
 	return 0;
 }
 
-static const struct tz_type *rule_type(const struct tz_rule *r, int64_t t)
+static const struct tz_type *tz_rule_type(const struct tz_rule *r, int64_t t)
 {
 	int64_t y, start, end;
 
 	if (!r->has_dst)
 		return &r->std;
-	y = year_of(floor_div(t + r->std.off, 86400));
+	y = tz_year_of(tz_floor_div(t + r->std.off, 86400));
 	/* start is given in standard time, end in daylight time */
-	start = rule_day(&r->start, y) * 86400 + r->start.secs - r->std.off;
-	end = rule_day(&r->end, y) * 86400 + r->end.secs - r->dst.off;
+	start = tz_rule_day(&r->start, y) * 86400 + r->start.secs - r->std.off;
+	end = tz_rule_day(&r->end, y) * 86400 + r->end.secs - r->dst.off;
 	if (start < end)
 		return t >= start && t < end ? &r->dst : &r->std;
 	return t >= end && t < start ? &r->std : &r->dst;
@@ -253,32 +253,32 @@ static const struct tz_type *rule_type(const struct tz_rule *r, int64_t t)
 
 /* --- TZif --- */
 
-static uint32_t be32(const unsigned char *p)
+static uint32_t tz_be32(const unsigned char *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
 	       (uint32_t)p[2] << 8 | p[3];
 }
 
-static int64_t be64(const unsigned char *p)
+static int64_t tz_be64(const unsigned char *p)
 {
-	return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
+	return (int64_t)((uint64_t)tz_be32(p) << 32 | tz_be32(p + 4));
 }
 
 struct tzif_counts {
 	uint32_t isut, isstd, leap, time, type, chars;
 };
 
-static int read_counts(const unsigned char *p, size_t n,
+static int tz_read_counts(const unsigned char *p, size_t n,
 		       struct tzif_counts *c)
 {
 	if (n < 44 || memcmp(p, "TZif", 4) != 0)
 		return -1;
-	c->isut = be32(p + 20);
-	c->isstd = be32(p + 24);
-	c->leap = be32(p + 28);
-	c->time = be32(p + 32);
-	c->type = be32(p + 36);
-	c->chars = be32(p + 40);
+	c->isut = tz_be32(p + 20);
+	c->isstd = tz_be32(p + 24);
+	c->leap = tz_be32(p + 28);
+	c->time = tz_be32(p + 32);
+	c->type = tz_be32(p + 36);
+	c->chars = tz_be32(p + 40);
 	if (c->type == 0 || c->type > 256 || c->time > 100000 ||
 	    c->chars > 4096 || c->leap > 10000 || c->isut > c->type ||
 	    c->isstd > c->type)
@@ -286,14 +286,14 @@ static int read_counts(const unsigned char *p, size_t n,
 	return 0;
 }
 
-static size_t block_len(const struct tzif_counts *c, size_t tsize)
+static size_t tz_block_len(const struct tzif_counts *c, size_t tsize)
 {
 	return c->time * tsize + c->time + c->type * 6 + c->chars +
 	       c->leap * (tsize + 4) + c->isstd + c->isut;
 }
 
 /* Reads the data block at p (times of tsize bytes) into z. */
-static int read_block(struct tz *z, const unsigned char *p,
+static int tz_read_block(struct tz *z, const unsigned char *p,
 		      const struct tzif_counts *c, size_t tsize)
 {
 	const unsigned char *ix = p + c->time * tsize, *ty = ix + c->time;
@@ -305,8 +305,8 @@ static int read_block(struct tz *z, const unsigned char *p,
 	if (z->trans == NULL || z->idx == NULL || z->types == NULL)
 		return -1;
 	for (uint32_t i = 0; i < c->time; i++) {
-		z->trans[i] = tsize == 8 ? be64(p + 8 * i) :
-			      (int64_t)(int32_t)be32(p + 4 * i);
+		z->trans[i] = tsize == 8 ? tz_be64(p + 8 * i) :
+			      (int64_t)(int32_t)tz_be32(p + 4 * i);
 		if (ix[i] >= c->type || (i > 0 && z->trans[i] <= z->trans[i - 1]))
 			return -1;
 		z->idx[i] = ix[i];
@@ -315,7 +315,7 @@ static int read_block(struct tz *z, const unsigned char *p,
 		uint8_t ai = ty[6 * i + 5];
 		size_t n = 0;
 
-		z->types[i].off = (int32_t)be32(ty + 6 * i);
+		z->types[i].off = (int32_t)tz_be32(ty + 6 * i);
 		if (ai >= c->chars)
 			return -1;
 		while (ai + n < c->chars && ch[ai + n] && n + 1 < TZ_ABBR_MAX)
@@ -328,27 +328,27 @@ static int read_block(struct tz *z, const unsigned char *p,
 	return 0;
 }
 
-static int parse_tzif(struct tz *z, const unsigned char *p, size_t n)
+static int tz_parse_tzif(struct tz *z, const unsigned char *p, size_t n)
 {
 	struct tzif_counts c;
 	size_t len, off;
 	const char *foot, *end;
 	char rule[128];
 
-	if (read_counts(p, n, &c) != 0)
+	if (tz_read_counts(p, n, &c) != 0)
 		return -1;
-	len = 44 + block_len(&c, 4);
+	len = 44 + tz_block_len(&c, 4);
 	if (len > n)
 		return -1;
 	if (p[4] < '2') /* version 1: 32-bit data only */
-		return read_block(z, p + 44, &c, 4);
+		return tz_read_block(z, p + 44, &c, 4);
 	off = len;
-	if (read_counts(p + off, n - off, &c) != 0 ||
-	    off + 44 + block_len(&c, 8) > n)
+	if (tz_read_counts(p + off, n - off, &c) != 0 ||
+	    off + 44 + tz_block_len(&c, 8) > n)
 		return -1;
-	if (read_block(z, p + off + 44, &c, 8) != 0)
+	if (tz_read_block(z, p + off + 44, &c, 8) != 0)
 		return -1;
-	off += 44 + block_len(&c, 8);
+	off += 44 + tz_block_len(&c, 8);
 	/* footer: "\n" POSIX-TZ "\n", possibly empty */
 	if (off < n && p[off] == '\n') {
 		foot = (const char *)p + off + 1;
@@ -357,14 +357,14 @@ static int parse_tzif(struct tz *z, const unsigned char *p, size_t n)
 		    (size_t)(end - foot) < sizeof(rule)) {
 			memcpy(rule, foot, (size_t)(end - foot));
 			rule[end - foot] = '\0';
-			if (parse_rule(rule, &z->rule) != 0)
+			if (tz_parse_rule(rule, &z->rule) != 0)
 				return -1;
 		}
 	}
 	return 0;
 }
 
-static int name_ok(const char *name)
+static int tz_name_ok(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -382,7 +382,7 @@ static int name_ok(const char *name)
 	return 1;
 }
 
-static int read_file(const char *path, unsigned char **buf, size_t *len)
+static int tz_read_file(const char *path, unsigned char **buf, size_t *len)
 {
 	struct stat sb;
 	ssize_t r;
@@ -407,14 +407,14 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
 	return 0;
 }
 
-static int is_utc(const char *name)
+static int tz_is_utc(const char *name)
 {
 	return strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0 ||
 	       strcmp(name, "GMT") == 0 || strcmp(name, "Etc/GMT") == 0;
 }
 
 /* Zone z becomes plain UTC. */
-static void set_utc(struct tz *z)
+static void tz_set_utc(struct tz *z)
 {
 	snprintf(z->rule.std.abbr, TZ_ABBR_MAX, "UTC");
 	z->rule.ok = 1;
@@ -430,7 +430,7 @@ int tz_load(struct tz **out, const char *name, char *err, size_t errlen)
 	int rc;
 
 	*out = NULL;
-	if (!name_ok(name)) {
+	if (!tz_name_ok(name)) {
 		snprintf(err, errlen, "\"%.*s\" is not a time zone name (e.g."
 			 " \"UTC\", \"Europe/Berlin\")", TZ_NAME_MAX, name);
 		return -1;
@@ -438,7 +438,7 @@ int tz_load(struct tz **out, const char *name, char *err, size_t errlen)
 	if (dir == NULL || dir[0] == '\0')
 		dir = TZ_DEFAULT_DIR;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (read_file(path, &buf, &len) != 0 && !is_utc(name)) {
+	if (tz_read_file(path, &buf, &len) != 0 && !tz_is_utc(name)) {
 		snprintf(err, errlen, "unknown time zone \"%s\" (%s: %s)", name,
 			 path, strerror(errno));
 		return -1;
@@ -448,11 +448,11 @@ int tz_load(struct tz **out, const char *name, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = buf != NULL ? parse_tzif(z, buf, len) : -1;
+	rc = buf != NULL ? tz_parse_tzif(z, buf, len) : -1;
 	free(buf);
 	if (rc != 0) {
 		/* UTC needs no tz database, nor a sound file */
-		if (!is_utc(name)) {
+		if (!tz_is_utc(name)) {
 			tz_free(z);
 			snprintf(err, errlen, "time zone \"%s\": %s is not a "
 				 "valid TZif file", name, path);
@@ -462,7 +462,7 @@ int tz_load(struct tz **out, const char *name, char *err, size_t errlen)
 		free(z->idx);
 		free(z->types);
 		memset(z, 0, sizeof(*z));
-		set_utc(z);
+		tz_set_utc(z);
 	}
 	*out = z;
 	return 0;
@@ -489,11 +489,11 @@ int32_t tz_offset(const struct tz *z, int64_t t, const char **abbr)
 		return 0;
 	}
 	if (z->ntrans > 0 && t >= z->trans[z->ntrans - 1] && z->rule.ok) {
-		ty = rule_type(&z->rule, t);
+		ty = tz_rule_type(&z->rule, t);
 	} else if (z->ntrans == 0 || t < z->trans[0]) {
 		ty = z->ntypes > 0 ? &z->types[0] : &z->rule.std;
 		if (z->ntrans == 0 && z->rule.ok)
-			ty = rule_type(&z->rule, t);
+			ty = tz_rule_type(&z->rule, t);
 	} else {
 		/* the last transition at or before t */
 		lo = 0;
@@ -516,7 +516,7 @@ int32_t tz_offset(const struct tz *z, int64_t t, const char **abbr)
 void tz_format(const struct tz *z, char *dst, size_t size, int64_t wall_ms,
 	       const char *fmt)
 {
-	int64_t t = floor_div(wall_ms, 1000);
+	int64_t t = tz_floor_div(wall_ms, 1000);
 	const char *abbr;
 	time_t local = (time_t)(t + tz_offset(z, t, &abbr));
 	struct tm tm;
