@@ -601,6 +601,52 @@ static void test_late_alert_says_when_it_fired_in_its_zone(void **state)
 	assert_null(strstr(text_of(1), "fired"));
 }
 
+/* --- the store --- */
+
+static void test_recent_by_source_glob(void **state)
+{
+	struct fx *f = *state;
+	struct alert out[8];
+	int64_t db1 = add(f, SEV_ERROR, ALERT_FIRING, NULL, "db1", T0);
+	int64_t db2 = add(f, SEV_INFO, ALERT_FIRING, NULL, "db2", T0);
+	int n;
+
+	add(f, SEV_ERROR, ALERT_FIRING, NULL, "web1", T0);
+	n = store_recent_match(f->store, -1, "db*", out, 8);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0].id, db2); /* newest first */
+	assert_int_equal(out[1].id, db1);
+	for (int i = 0; i < n; i++)
+		alert_free(&out[i]);
+	n = store_recent_match(f->store, SEV_ERROR, "db*", out, 8);
+	assert_int_equal(n, 1);
+	alert_free(&out[0]);
+	assert_int_equal(store_recent_match(f->store, -1, "db[", out, 8), 0);
+	assert_int_equal(store_recent_match(f->store, -1, NULL, out, 8), 3);
+	for (int i = 0; i < 3; i++)
+		alert_free(&out[i]);
+}
+
+static void test_queue_summary_counts(void **state)
+{
+	struct fx *f = *state;
+	struct queue_summary q;
+
+	for (int i = 0; i < 7; i++)
+		add(f, i < 2 ? SEV_CRITICAL : SEV_WARNING, ALERT_FIRING, NULL,
+		    i < 5 ? "db" : "web", T0);
+	/* not due yet: not queued */
+	add(f, SEV_CRITICAL, ALERT_FIRING, NULL, "later", T0 + 60000);
+	assert_int_equal(store_queue_summary(f->store, GROUP, T0, &q), 0);
+	assert_int_equal(q.total, 7);
+	assert_int_equal(q.by_severity[SEV_CRITICAL], 2);
+	assert_int_equal(q.by_severity[SEV_WARNING], 5);
+	assert_int_equal(q.nsources, 2);
+	assert_string_equal(q.sources[0].source, "db");
+	assert_int_equal(q.sources[0].n, 5);
+	assert_false(q.capped);
+}
+
 /* --- time zones --- */
 
 static void test_tz_offsets(void **state)
@@ -736,6 +782,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_late_alert_says_when_it_fired_in_its_zone, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_recent_by_source_glob,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_summary_counts,
+						setup, teardown),
 		cmocka_unit_test(test_tz_offsets),
 		cmocka_unit_test(test_tz_posix_rules),
 		cmocka_unit_test(test_config_checks_the_timezone),

@@ -34,6 +34,7 @@
 #include "alerts/tghtml.c"
 #include "alerts/alert.c"
 #include "bot/tgapi.c"
+#include "bot/tz.c"
 #include "bot/config.c"
 #include "alerts/template.c"
 #include "bot/backoff.c"
