@@ -1168,7 +1168,7 @@ int store_queue_summary(struct store *st, int64_t chat, int64_t now,
 			struct queue_summary *out)
 {
 	sqlite3_stmt *s = st->stmt[S_QUEUE_SRC];
-	int rc;
+	int rc = SQLITE_DONE;
 
 	memset(out, 0, sizeof(*out));
 	if (queue_by_severity(st, chat, now, out) != 0)

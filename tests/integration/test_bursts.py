@@ -75,6 +75,14 @@ def test_six_criticals_go_singly_with_buttons_within_6s():
         for m in ms:
             if m["message_id"] != third["message_id"]:
                 assert not message(h, m["message_id"])["edits"], m["text"]
+
+        # /ack takes several ids and ranges
+        h.emu.update("/ack %d %d-%d" % (ids[0], ids[3], ids[5]),
+                     from_id=ADMIN, chat_id=GROUP, username="alice")
+        q = "SELECT COUNT(*) FROM alerts WHERE acked_by IS NOT NULL"
+        wait_until(lambda: h.sql(q)[0][0] == 5, 10, what="five acked")
+        assert h.sql("SELECT acked_by FROM alerts WHERE id=?",
+                     (ids[1],))[0][0] is None
     finally:
         h.close()
 
