@@ -869,6 +869,42 @@ int store_in_txn(const struct store *st)
 	return st->in_txn;
 }
 
+/* Plain exec for the three savepoint statements (no parameters). */
+static int exec_sql(struct store *st, const char *sql, const char *what)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(st->errmsg, sizeof(st->errmsg), "%s: %s", what,
+			 sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
+}
+
+int store_savepoint(struct store *st)
+{
+	if (store_begin(st) != 0)
+		return -1;
+	return exec_sql(st, "SAVEPOINT request", "savepoint");
+}
+
+int store_savepoint_release(struct store *st)
+{
+	return exec_sql(st, "RELEASE request", "release");
+}
+
+void store_savepoint_rollback(struct store *st)
+{
+	char msg[sizeof(st->errmsg)];
+
+	/* Keep the error that made the caller give up. */
+	memcpy(msg, st->errmsg, sizeof(msg));
+	if (sqlite3_get_autocommit(st->db) ||
+	    exec_sql(st, "ROLLBACK TO request", "rollback to") != 0 ||
+	    exec_sql(st, "RELEASE request", "release") != 0)
+		st->txn_lost = 1; /* the turn's commit must fail */
+	memcpy(st->errmsg, msg, sizeof(msg));
+}
+
 /* --- intake --- */
 
 static int insert_deliveries(struct store *st, const struct alert *a,

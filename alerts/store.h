@@ -106,6 +106,14 @@ int store_commit(struct store *st);
 void store_rollback(struct store *st);
 int store_in_txn(const struct store *st);
 
+/* All or nothing inside the turn: a savepoint (beginning the transaction
+ * if needed) that is released, or rolled back with every write since.
+ * One at a time. A rollback that cannot be done makes the turn's commit
+ * fail, so nothing half-written is ever committed. */
+int store_savepoint(struct store *st);
+int store_savepoint_release(struct store *st);
+void store_savepoint_rollback(struct store *st);
+
 /* --- intake --- */
 
 /* Inserts a (a->received_at set by the caller) and one delivery per dest

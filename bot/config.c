@@ -280,6 +280,8 @@ static const struct key http_keys[] = {
 	K("max_alerts", K_INT, 1, 100000, http_max_alerts, "1000"),
 	K("max_connections", K_INT, 1, 4096, http_max_connections, "64"),
 	K("timeout", K_INT, 1, 3600, http_timeout, "10"),
+	K("default_severity", K_SEVERITY, 0, 0, http_default_severity,
+	  "\"warning\""),
 };
 
 #define ROUTE_FIELD_SIZE(f) sizeof(((struct route *)0)->f)

@@ -123,6 +123,8 @@ struct config {
 	int http_max_alerts;      /* alerts per request, default 1000 */
 	int http_max_connections; /* default 64 */
 	int http_timeout;         /* s, idle per connection, default 10 */
+	int http_default_severity;/* webhook alerts without a known severity
+				     label; default warning */
 };
 
 /* Fills *cfg with every default (no file read). */

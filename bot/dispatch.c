@@ -28,7 +28,7 @@
 #include "pacing.h"
 #include "stats.h"
 #include "telegram.h"
-#include "tz.h"
+#include "bot/tz.h"
 
 #define DUE_BATCH 200 /* rows looked at per decision */
 #define PACK_MIN_QUIET 3 /* quiet alerts due together are packed from this
@@ -43,7 +43,7 @@
 enum job_kind { JOB_ALERT, JOB_PACK, JOB_EDIT, JOB_SUMMARY };
 
 /* Dispatch's view of a destination: index i is chats.h's index i. */
-struct chat {
+struct dest_chat {
 	int64_t id;
 	struct job *busy;    /* the request in flight, or a multi-part job
 				waiting for its next slot */
@@ -54,7 +54,7 @@ struct chat {
 struct job {
 	struct dispatch *ds;
 	enum job_kind kind;
-	struct chat *chat;
+	struct dest_chat *chat;
 	struct delivery *rows;
 	int64_t *received;   /* per row: when its alert came in (max_age) */
 	size_t nrows;
@@ -75,7 +75,7 @@ struct job {
 struct dispatch {
 	struct dispatch_deps d;
 	struct outbox *outbox;
-	struct chat chats[CHATS_MAX];
+	struct dest_chat chats[CHATS_MAX];
 	size_t nchats;
 	int inflight;
 	struct tz *tz;       /* delivery.timezone, loaded when it changes */
@@ -98,7 +98,7 @@ static void chats_sync(struct dispatch *ds)
 	}
 }
 
-static struct chat *chat_find(struct dispatch *ds, int64_t id)
+static struct dest_chat *dest_chat_find(struct dispatch *ds, int64_t id)
 {
 	int i = chats_index(ds->d.chats, id);
 
@@ -108,7 +108,7 @@ static struct chat *chat_find(struct dispatch *ds, int64_t id)
 
 static int chat_busy(void *arg, int64_t id)
 {
-	struct chat *c = chat_find(arg, id);
+	struct dest_chat *c = dest_chat_find(arg, id);
 
 	return c != NULL && c->busy != NULL;
 }
@@ -337,9 +337,9 @@ static void dispatch_account(void *arg, int64_t chat, int64_t sent_at,
 		break;
 	case API_PAUSED:
 		log_error("Telegram says 401 Unauthorized: the bot token is "
-			  "wrong or revoked. Sending and commands are paused "
-			  "(nothing is lost) and retried every 5 minutes; fix "
-			  "the token (a SIGHUP re-reads token_file).");
+			  "wrong or revoked. Sending is paused (nothing is "
+			  "lost) and retried every 5 minutes; fix the token (a "
+			  "SIGHUP re-reads token_file).");
 		break;
 	case API_RESUMED:
 		log_info("the bot token works again");
@@ -351,7 +351,8 @@ static void dispatch_account(void *arg, int64_t chat, int64_t sent_at,
 		rate_limited(ds, chat, r);
 }
 
-static void chat_failed(struct dispatch *ds, struct chat *c, const char *why)
+static void chat_failed(struct dispatch *ds, struct dest_chat *c,
+			const char *why)
 {
 	char html[400];
 
@@ -367,7 +368,7 @@ static void chat_failed(struct dispatch *ds, struct chat *c, const char *why)
 
 /* Group became supergroup: its rows move and go out again at once. A
  * migration that makes no sense is a server error: back off. */
-static int chat_migrate(struct dispatch *ds, struct chat *c, int64_t to)
+static int chat_migrate(struct dispatch *ds, struct dest_chat *c, int64_t to)
 {
 	char err[160];
 
@@ -407,7 +408,7 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 			  const struct tg_reply *r)
 {
 	int64_t wall = ds->d.clk->wall;
-	struct chat *c = j->chat;
+	struct dest_chat *c = j->chat;
 	int capped;
 
 	switch (r->outcome) {
@@ -607,7 +608,7 @@ static const char *late_note(struct dispatch *ds, int64_t received,
 }
 
 static struct job *job_new(struct dispatch *ds, enum job_kind kind,
-			   struct chat *c, const struct due_item *items,
+			   struct dest_chat *c, const struct due_item *items,
 			   size_t n)
 {
 	struct job *j = calloc(1, sizeof(*j));
@@ -787,7 +788,7 @@ static int original_of(const struct dispatch *ds, const struct due_item *it,
  * then (DF_EDITED) reply under it. If Telegram refused the edit's HTML
  * (DF_PLAIN), the same bytes are not tried again: the resolution goes as
  * a plain reply. */
-static struct job *job_for_resolved(struct dispatch *ds, struct chat *c,
+static struct job *job_for_resolved(struct dispatch *ds, struct dest_chat *c,
 				    const struct due_item *it,
 				    struct delivery *orig)
 {
@@ -879,7 +880,7 @@ static void pack_mark_resolved(struct dispatch *ds, const struct due_item *it)
 /* Packs the due items of the head's thread that ring (ring = 1) or do
  * not (0): a message that rings holds only alerts that would ring on
  * their own. NULL when fewer than two qualify. */
-static struct job *job_for_pack(struct dispatch *ds, struct chat *c,
+static struct job *job_for_pack(struct dispatch *ds, struct dest_chat *c,
 				struct due_item *items, size_t n, int ring,
 				int deep)
 {
@@ -936,7 +937,7 @@ static struct job *job_for_pack(struct dispatch *ds, struct chat *c,
 
 /* The storm's opening message: how much is queued, by severity, and the
  * sources with most alerts. It rings if any of it would. */
-static struct job *job_for_summary(struct dispatch *ds, struct chat *c,
+static struct job *job_for_summary(struct dispatch *ds, struct dest_chat *c,
 				   const struct due_item *items)
 {
 	struct queue_summary q;
@@ -985,7 +986,7 @@ static struct job *job_for_summary(struct dispatch *ds, struct chat *c,
 
 /* Would the chat's budget clear n more messages within
  * delivery.pack_after? */
-static int budget_clears(struct dispatch *ds, const struct chat *c, size_t n)
+static int budget_clears(struct dispatch *ds, const struct dest_chat *c, size_t n)
 {
 	int64_t now = ds->d.clk->now;
 
@@ -998,7 +999,7 @@ static int budget_clears(struct dispatch *ds, const struct chat *c, size_t n)
  * all of them within delivery.pack_after; beyond that they are packed
  * (with a summary first when it is a storm). Quiet ones are packed from
  * PACK_MIN_QUIET on, and never share a message with ringing ones. */
-static struct job *job_for_chat(struct dispatch *ds, struct chat *c,
+static struct job *job_for_chat(struct dispatch *ds, struct dest_chat *c,
 				struct due_item *items, size_t n)
 {
 	const struct config *cfg = ds->d.cfg;
@@ -1099,7 +1100,7 @@ static void chat_fail_due(struct dispatch *ds, const char *why,
 
 /* May an alert request go to chat c now? Its lane, the API, and no reply
  * of the outbox in flight to it. */
-static int chat_ready(struct dispatch *ds, const struct chat *c)
+static int chat_ready(struct dispatch *ds, const struct dest_chat *c)
 {
 	int64_t now = ds->d.clk->now;
 
@@ -1108,7 +1109,7 @@ static int chat_ready(struct dispatch *ds, const struct chat *c)
 	       !outbox_busy(ds->outbox, c->id);
 }
 
-static void chat_run(struct dispatch *ds, struct chat *c)
+static void chat_run(struct dispatch *ds, struct dest_chat *c)
 {
 	struct due_item items[DUE_BATCH];
 	const char *failed = chats_failed(ds->d.chats, c->id);
@@ -1153,14 +1154,14 @@ void dispatch_run(struct dispatch *ds)
 		chat_run(ds, &ds->chats[i]);
 }
 
-static int64_t max64(int64_t a, int64_t b)
+static int64_t later64(int64_t a, int64_t b)
 {
 	return a > b ? a : b;
 }
 
 /* When chat c may have work: its lane, then its parked part or the
  * store's next due row. INT64_MAX: none (or only an answer frees it). */
-static int64_t chat_next(struct dispatch *ds, const struct chat *c)
+static int64_t chat_next(struct dispatch *ds, const struct dest_chat *c)
 {
 	const struct clock *clk = ds->d.clk;
 	int64_t w, due;
@@ -1169,11 +1170,11 @@ static int64_t chat_next(struct dispatch *ds, const struct chat *c)
 		return INT64_MAX; /* its request's answer wakes the loop */
 	w = ratelimit_when(ds->d.rl, c->id, LANE_ALERT, clk->now);
 	if (c->busy)
-		return max64(w, c->busy->not_before);
+		return later64(w, c->busy->not_before);
 	due = store_next_due(ds->d.store, c->id);
 	if (due == 0)
 		return INT64_MAX;
-	return max64(w, clock_wall_to_mono(clk, due));
+	return later64(w, clock_wall_to_mono(clk, due));
 }
 
 int64_t dispatch_next(struct dispatch *ds)
@@ -1188,7 +1189,7 @@ int64_t dispatch_next(struct dispatch *ds)
 	}
 	if (t == INT64_MAX)
 		return t;
-	return max64(t, api_gate(ds->d.api, API_SEND));
+	return later64(t, api_gate(ds->d.api, API_SEND));
 }
 
 void dispatch_retry_now(struct dispatch *ds)

@@ -8,7 +8,7 @@
  * transition, which is how "slim" files describe the present. Both are
  * read here; leap-second records are skipped (opsbot's clocks are POSIX).
  */
-#include "tz.h"
+#include "bot/tz.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -52,8 +52,7 @@ static void check_parts(const struct template *t, const struct alert *a,
 	int n, k;
 
 	memset(parts, 0, sizeof(parts));
-	n = plain ? format_alert_template_plain(t, a, x, parts, max) :
-		    format_alert_template(t, a, x, parts, max);
+	n = format_alert_template(t, a, x, plain, parts, max);
 	FUZZ_CHECK(n >= 1 && (size_t)n <= max, "%d parts (max %zu)", n, max);
 	for (k = n; k <= FORMAT_MAX_PARTS; k++)
 		FUZZ_CHECK(parts[k] == NULL, "wrote past the parts it returned");
