@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +41,13 @@
 #define SQL_MUTED	"5"
 #define SQL_SUPPRESSED	"6"
 #define SQL_FIRING	"0"
+#define SQL_DF_PACKED	"4"
 #define SQL_RESOLVED	"1"
 _Static_assert(DS_PENDING == 0 && DS_SENDING == 1 && DS_SENT == 2 &&
 	       DS_RETRYING == 3 && DS_FAILED == 4 && DS_MUTED == 5 &&
 	       DS_SUPPRESSED == 6 && DS_COUNT == 7,
 	       "SQL_<state> literals must match enum delivery_state");
+_Static_assert(DF_PACKED == 4, "SQL_DF_PACKED must match DF_PACKED");
 _Static_assert(ALERT_FIRING == 0 && ALERT_RESOLVED == 1,
 	       "SQL_FIRING / SQL_RESOLVED must match enum alert_status");
 
@@ -120,9 +123,16 @@ static const char schema_v1[] =
 static const char schema_v2[] =
 	"ALTER TABLE alerts ADD COLUMN meta TEXT;";
 
+/* v3: the rows of one packed message (store_pack_rows: a press of a
+ * pack's buttons, a resolution editing its pack). */
+static const char schema_v3[] =
+	"CREATE INDEX deliveries_message ON deliveries(chat_id, message_id)"
+	" WHERE message_id IS NOT NULL;";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 #define STORE_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))
@@ -163,6 +173,9 @@ enum stmt_id {
 	S_ALERT_GET,
 	S_DELIVERIES,
 	S_RECENT,
+	S_PACK_ROWS,
+	S_QUEUE_SEV,
+	S_QUEUE_SRC,
 	S_STATS_STATES,
 	S_STATS_ALERTS,
 	S_STATS_OLDEST,
@@ -254,9 +267,30 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DELIVERIES] =
 		"SELECT " DELIV_COLS " FROM deliveries d WHERE d.alert_id = ?"
 		" ORDER BY d.chat_id LIMIT ?",
+	/* ?3: a source glob (fnmatch, see store_open), NULL for any. */
 	[S_RECENT] =
 		"SELECT " ALERT_COLS " FROM alerts a"
-		" WHERE ?1 < 0 OR a.severity <= ?1 ORDER BY a.id DESC LIMIT ?2",
+		" WHERE (?1 < 0 OR a.severity <= ?1)"
+		" AND (?3 IS NULL OR opsbot_fnmatch(?3, a.source))"
+		" ORDER BY a.id DESC LIMIT ?2",
+	/* A pack's rows in the order it lists them (store_due's). */
+	[S_PACK_ROWS] =
+		"SELECT " DELIV_COLS " FROM deliveries d"
+		" WHERE d.chat_id = ?1 AND d.message_id = ?2"
+		" AND (d.flags & " SQL_DF_PACKED ") != 0"
+		" ORDER BY d.severity, d.alert_id LIMIT ?3",
+	/* The storm summary looks at the first ?3 due rows only: memory and
+	 * time must not grow with the queue. */
+	[S_QUEUE_SEV] =
+		"SELECT severity, COUNT(*) FROM (SELECT severity FROM"
+		" deliveries WHERE chat_id = ?1 AND due_at IS NOT NULL"
+		" AND due_at <= ?2 LIMIT ?3) GROUP BY severity",
+	[S_QUEUE_SRC] =
+		"SELECT COALESCE(a.source, ''), COUNT(*) AS n FROM (SELECT"
+		" alert_id FROM deliveries WHERE chat_id = ?1"
+		" AND due_at IS NOT NULL AND due_at <= ?2 LIMIT ?3) q"
+		" JOIN alerts a ON a.id = q.alert_id"
+		" GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?4",
 	/* One pass, no GROUP BY: grouping a million rows needs a sorter,
 	 * and memory must not grow with the queue. */
 	[S_STATS_STATES] =
@@ -691,6 +725,30 @@ static int reset_sending(struct store *st, int64_t now)
 	return store_commit(st);
 }
 
+/* opsbot_fnmatch(pattern, text): 1 when fnmatch(3) matches, as mutes
+ * and routes do; a NULL text is the empty source. */
+static void sql_fnmatch(sqlite3_context *ctx, int argc, sqlite3_value **v)
+{
+	const char *pat = (const char *)sqlite3_value_text(v[0]);
+	const char *txt = (const char *)sqlite3_value_text(v[1]);
+
+	(void)argc;
+	sqlite3_result_int(ctx, pat != NULL &&
+			   fnmatch(pat, txt ? txt : "", 0) == 0);
+}
+
+static int add_functions(sqlite3 *db, char *err, size_t errlen,
+			 const char *path)
+{
+	if (sqlite3_create_function(db, "opsbot_fnmatch", 2, SQLITE_UTF8 |
+				    SQLITE_DETERMINISTIC, NULL, sql_fnmatch,
+				    NULL, NULL) == SQLITE_OK)
+		return 0;
+	snprintf(err, errlen, "cannot open store %s: %s", path,
+		 sqlite3_errmsg(db));
+	return -1;
+}
+
 int store_open(struct store **out, const char *path, int64_t now, char *err,
 	       size_t errlen)
 {
@@ -727,6 +785,7 @@ int store_open(struct store **out, const char *path, int64_t now, char *err,
 	sqlite3_extended_result_codes(st->db, 1);
 	if (configure(st->db, err, errlen, path) != 0 ||
 	    migrate(st->db, path, err, errlen) != 0 ||
+	    add_functions(st->db, err, errlen, path) != 0 ||
 	    prepare_all(st, path, err, errlen) != 0)
 		goto bad;
 	if (reset_sending(st, now) != 0) {
@@ -1099,8 +1158,82 @@ int store_deliveries(struct store *st, int64_t alert_id, struct delivery *out,
 	return (int)n;
 }
 
+int store_pack_rows(struct store *st, int64_t chat, int64_t message_id,
+		    struct delivery *out, size_t max)
+{
+	sqlite3_stmt *s = st->stmt[S_PACK_ROWS];
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	if (max > INT_MAX)
+		max = INT_MAX;
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, message_id);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		read_delivery(s, 0, &out[n++]);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(st, s, "loading a pack");
+	sqlite3_reset(s);
+	return (int)n;
+}
+
+static int queue_by_severity(struct store *st, int64_t chat, int64_t now,
+			     struct queue_summary *out)
+{
+	sqlite3_stmt *s = st->stmt[S_QUEUE_SEV];
+	int rc, sev;
+
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, STORE_SUMMARY_ROWS);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sev = sqlite3_column_int(s, 0);
+		if (sev >= 0 && sev < SEV_COUNT) {
+			out->by_severity[sev] = sqlite3_column_int64(s, 1);
+			out->total += out->by_severity[sev];
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return sql_fail(st, s, "summarising the queue");
+	sqlite3_reset(s);
+	return 0;
+}
+
+int store_queue_summary(struct store *st, int64_t chat, int64_t now,
+			struct queue_summary *out)
+{
+	sqlite3_stmt *s = st->stmt[S_QUEUE_SRC];
+	int rc = SQLITE_DONE;
+
+	memset(out, 0, sizeof(*out));
+	if (queue_by_severity(st, chat, now, out) != 0)
+		return -1;
+	out->capped = out->total >= STORE_SUMMARY_ROWS;
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, STORE_SUMMARY_ROWS);
+	sqlite3_bind_int(s, 4, STORE_SUMMARY_SOURCES);
+	while (out->nsources < STORE_SUMMARY_SOURCES &&
+	       (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		col_copy(s, 0, out->sources[out->nsources].source,
+			 sizeof(out->sources[0].source));
+		out->sources[out->nsources++].n = sqlite3_column_int64(s, 1);
+	}
+	if (out->nsources < STORE_SUMMARY_SOURCES && rc != SQLITE_DONE)
+		return sql_fail(st, s, "summarising the queue");
+	sqlite3_reset(s);
+	return 0;
+}
+
 int store_recent(struct store *st, int min_severity, struct alert *out,
 		 size_t max)
+{
+	return store_recent_match(st, min_severity, NULL, out, max);
+}
+
+int store_recent_match(struct store *st, int min_severity,
+		       const char *source_glob, struct alert *out, size_t max)
 {
 	sqlite3_stmt *s = st->stmt[S_RECENT];
 	size_t n = 0;
@@ -1110,6 +1243,10 @@ int store_recent(struct store *st, int min_severity, struct alert *out,
 		max = INT_MAX;
 	sqlite3_bind_int(s, 1, min_severity);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	if (source_glob != NULL)
+		bind_str(s, 3, source_glob);
+	else
+		sqlite3_bind_null(s, 3);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (read_alert(s, 0, &out[n]) != 0) {
 			rc = SQLITE_NOMEM;

@@ -36,6 +36,8 @@ enum delivery_state {
 #define DF_NO_THREAD 0x2 /* the forum topic is gone: send without it */
 #define DF_PACKED 0x4    /* was delivered inside a packed message */
 #define DF_EDITED 0x8    /* the original message was edited to resolved */
+#define DF_RESOLVED 0x10 /* (packed row) its alert has resolved: the pack
+			    shows that line resolved */
 
 struct dest {
 	int64_t chat_id;
@@ -160,6 +162,31 @@ int store_migrate_chat(struct store *st, int64_t from, int64_t to);
 int store_original_delivery(struct store *st, const char *key, int64_t chat,
 			    int64_t before, struct delivery *out);
 
+/* The rows sent in one packed message (chat, message_id), in the order
+ * the pack lists them, up to max. Returns the count. */
+int store_pack_rows(struct store *st, int64_t chat, int64_t message_id,
+		    struct delivery *out, size_t max);
+
+#define STORE_SUMMARY_ROWS 10000 /* due rows a storm summary looks at */
+#define STORE_SUMMARY_SOURCES 3
+
+/* What is queued (due by now) for one chat, for a storm's opening
+ * summary: counts by severity and the sources with most alerts (at most
+ * STORE_SUMMARY_ROWS rows are looked at; capped says there were more). */
+struct queue_summary {
+	int64_t total;
+	int64_t by_severity[SEV_COUNT];
+	struct {
+		char source[64];  /* "" for alerts without a source */
+		int64_t n;
+	} sources[STORE_SUMMARY_SOURCES];
+	size_t nsources;
+	int capped;
+};
+
+int store_queue_summary(struct store *st, int64_t chat, int64_t now,
+			struct queue_summary *out);
+
 /* --- reading, for commands --- */
 
 /* Loads alert id into *out (caller alert_free()s). 1 found, 0 not. */
@@ -171,6 +198,10 @@ int store_deliveries(struct store *st, int64_t alert_id, struct delivery *out,
  * least as severe as min_severity (-1 = all). Caller alert_free()s each. */
 int store_recent(struct store *st, int min_severity, struct alert *out,
 		 size_t max);
+/* The same, only alerts whose source matches source_glob (fnmatch(3), as
+ * /mute; NULL = any; an alert without a source is the empty string). */
+int store_recent_match(struct store *st, int min_severity,
+		       const char *source_glob, struct alert *out, size_t max);
 int store_stats(struct store *st, int64_t now, struct store_stats *out);
 /* Acked-by name and time of an alert; 1 if acked, 0 if not. */
 int store_ack_get(struct store *st, int64_t alert_id, char *by, size_t bylen,

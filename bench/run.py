@@ -1,7 +1,7 @@
 """run.py - opsbot's benchmarks (make bench). Prints figures; asserts
 nothing. Each part starts its own daemon (and emulator) in a temp dir.
 
-  BENCH=ingest,latency,storm,am_storm,http_ingest,metrics_scrape,memory,idle
+  BENCH=ingest,latency,storm,six,am_storm,http_ingest,metrics_scrape,memory,idle
                                            parts to run (default: all)
   IDLE_SECONDS=600                         idle CPU window (default 60)
 
@@ -139,6 +139,35 @@ def storm(n=1000):
               (took, len(h.emu.messages()), st.get("rate_limited", 0)))
     finally:
         h.close()
+
+
+def six(rounds=3):
+    """Six critical alerts at once into a group (six databases down in
+    the same second): time until the last is visible, each a single
+    message with its buttons."""
+    took = []
+    for r in range(rounds):
+        h = Harness("bench-six")
+        try:
+            h.start()
+            t0 = time.time()
+            ids = h.send_many([{"severity": "critical", "source": "db%d" % i,
+                                "title": "db%d down" % i, "text": "x"}
+                               for i in range(6)])
+
+            def singles():
+                ms = [m for m in h.emu.messages()
+                      if m.get("reply_markup") and
+                      any(("#%d" % i) in m["text"] for i in ids)]
+                return len(ms) >= 6 and ms
+            ms = wait_until(singles, 60, interval=0.02, what="six singles")
+            took.append(time.time() - t0)
+            packed = sum(m["text"].startswith("📦") for m in ms)
+        finally:
+            h.close()
+    print("six simultaneous critical alerts into one group:")
+    print("  last visible after %s s (%d rounds), %d packed" %
+          (" / ".join("%.1f" % t for t in took), rounds, packed))
 
 
 def memory(n=1000000):
@@ -469,7 +498,7 @@ def metrics_scrape(n=1000000, scrapes=50):
 
 
 def main():
-    parts = os.environ.get("BENCH", "ingest,latency,storm,am_storm,"
+    parts = os.environ.get("BENCH", "ingest,latency,storm,six,am_storm,"
                            "http_ingest,metrics_scrape,memory,idle")
     for p in parts.split(","):
         if p == "idle":

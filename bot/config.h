@@ -100,6 +100,9 @@ struct config {
 	int repeat_window;    /* s, default 600 */
 	int pack;             /* pack backlogs into one message; default 1 */
 	int buttons;          /* Ack / Mute buttons on error+; default 1 */
+	int pack_after;       /* s: ringing alerts go singly while the chat's
+				 budget clears them within this; default 10 */
+	char timezone[64];    /* tz database name for "fired 12:03"; "UTC" */
 	struct tpl_ref tpl;   /* delivery.template(_file); none = built-in */
 
 	struct route routes[CONFIG_MAX_ROUTES];

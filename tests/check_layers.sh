@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # Leaves: everything in alerts/, and these in bot/.
 leaves="alerts/*.c alerts/*.h"
 for m in util log utf8 url proxy ratelimit backoff breaker rng pacing \
-	 tgapi telegram xfer stats metrics config; do
+	 tgapi telegram xfer stats metrics config tz; do
 	for f in bot/$m.c bot/$m.h; do [ -f "$f" ] && leaves="$leaves $f"; done
 done
 # Glue: what a leaf must not include.

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bot/tz.c"
 #include "bot/config.c"
 #include "bot/util.c"
 #include "bot/url.c"

@@ -33,6 +33,7 @@
 #include "alerts/tgvalidate.c"
 #include "alerts/alert.c"
 #include "bot/tgapi.c"
+#include "bot/tz.c"
 #include "bot/config.c"
 #include "alerts/template.c"
 #include "bot/backoff.c"
@@ -158,6 +159,13 @@ void dispatch_refresh_alert(struct dispatch *ds, int64_t alert_id)
 {
 	assert_true(rec.nrefreshed < MAX_REC);
 	rec.refreshed[rec.nrefreshed++] = alert_id;
+}
+
+void dispatch_refresh_alerts(struct dispatch *ds, const int64_t *ids,
+			     size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dispatch_refresh_alert(ds, ids[i]);
 }
 
 static cJSON *fake_status(void *arg)
@@ -615,7 +623,14 @@ static void test_alerts_filter_and_count(void **state)
 	snprintf(want, sizeof(want), "#%lld<", (long long)ids[3]);
 	assert_non_null(strstr(r, want));
 
+	/* a word that is neither a number nor a severity is a source glob */
 	say(f, ADMIN, ADMIN, "/alerts bogus");
+	assert_non_null(strstr(last_reply(), "No alerts from matching"));
+	say(f, ADMIN, ADMIN, "/alerts 2 critical [a]");
+	assert_non_null(strstr(last_reply(), "crit three"));
+	say(f, ADMIN, ADMIN, "/alerts 1 2 3 4");
+	assert_non_null(strstr(last_reply(), "Usage"));
+	say(f, ADMIN, ADMIN, "/alerts db* web*");
 	assert_non_null(strstr(last_reply(), "Usage"));
 }
 
