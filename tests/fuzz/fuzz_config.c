@@ -21,6 +21,8 @@
 #include "alerts/format.c"
 #include "alerts/tghtml.c"
 #include "alerts/alert.c"
+#include "alerts/tgvalidate.c"
+#include "bot/utf8.c"
 #include "tests/fuzz/fuzz.h"
 
 /* libconfig 1.5's parser leaks a string token when a syntax error follows

@@ -19,6 +19,9 @@
 #include "alerts/severity.c"
 #include "alerts/alert.c"
 #include "bot/util.c"
+#include "alerts/tgvalidate.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
 #include "tests/fuzz/fuzz.h"
 
 #define NFIELDS 6
