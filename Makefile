@@ -84,7 +84,9 @@ integration: $(BUILD)/opsbot integration-peers
 VALGRIND_TESTS := test_intake.test_malformed test_intake.test_cli_send \
 	test_delivery.test_resolved test_delivery.test_5xx \
 	test_delivery.test_chat_not_found test_commands.test_commands_registered \
-	test_commands.test_ack test_faults.test_sighup
+	test_commands.test_ack test_faults.test_sighup \
+	test_http.test_grafana test_http.test_bad_input \
+	test_metrics.test_figures
 comma := ,
 empty :=
 space := $(empty) $(empty)

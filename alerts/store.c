@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@
 #define SQL_MUTED	"5"
 #define SQL_SUPPRESSED	"6"
 #define SQL_FIRING	"0"
+#define SQL_DF_PACKED	"4"
 #define SQL_RESOLVED	"1"
 #define SQL_COUNT_ALERTS "100" /* counts.k of the alerts row */
 #define COUNT_K_ALERTS 100
@@ -48,6 +50,7 @@ _Static_assert(DS_PENDING == 0 && DS_SENDING == 1 && DS_SENT == 2 &&
 	       DS_RETRYING == 3 && DS_FAILED == 4 && DS_MUTED == 5 &&
 	       DS_SUPPRESSED == 6 && DS_COUNT == 7,
 	       "SQL_<state> literals must match enum delivery_state");
+_Static_assert(DF_PACKED == 4, "SQL_DF_PACKED must match DF_PACKED");
 _Static_assert(ALERT_FIRING == 0 && ALERT_RESOLVED == 1,
 	       "SQL_FIRING / SQL_RESOLVED must match enum alert_status");
 
@@ -123,8 +126,11 @@ static const char schema_v1[] =
 static const char schema_v2[] =
 	"ALTER TABLE alerts ADD COLUMN meta TEXT;";
 
-/* v3 is another change's (kept free here; the lead numbers at merge). */
-static const char schema_v3[] = "SELECT 1;";
+/* v3: the rows of one packed message (store_pack_rows: a press of a
+ * pack's buttons, a resolution editing its pack). */
+static const char schema_v3[] =
+	"CREATE INDEX deliveries_message ON deliveries(chat_id, message_id)"
+	" WHERE message_id IS NOT NULL;";
 
 /*
  * v4: facts kept as the rows change instead of counted when asked, and
@@ -229,6 +235,9 @@ enum stmt_id {
 	S_DELIVERIES,
 	S_RECENT,
 	S_RECENT_CHAT,
+	S_PACK_ROWS,
+	S_QUEUE_SEV,
+	S_QUEUE_SRC,
 	S_STATS_STATES,
 	S_STATS_ALERTS,
 	S_STATS_OLDEST,
@@ -349,17 +358,39 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DELIVERIES] =
 		"SELECT " DELIV_COLS " FROM deliveries d WHERE d.alert_id = ?"
 		" ORDER BY d.chat_id LIMIT ?",
+	/* ?3: a source glob (fnmatch, see store_open), NULL for any. */
 	[S_RECENT] =
 		"SELECT " ALERT_COLS " FROM alerts a"
-		" WHERE ?1 < 0 OR a.severity <= ?1 ORDER BY a.id DESC LIMIT ?2",
-	/* The newest alerts with a delivery to one chat (routed there),
-	 * newest first: a walk down deliveries_chat. */
+		" WHERE (?1 < 0 OR a.severity <= ?1)"
+		" AND (?3 IS NULL OR opsbot_fnmatch(?3, a.source))"
+		" ORDER BY a.id DESC LIMIT ?2",
+	/* The same among alerts with a delivery to one chat ?4 (routed
+	 * there), newest first: a walk down deliveries_chat. */
 	[S_RECENT_CHAT] =
 		"SELECT " ALERT_COLS " FROM deliveries d"
 		" INDEXED BY deliveries_chat"
 		" CROSS JOIN alerts a ON a.id = d.alert_id"
-		" WHERE d.chat_id = ?3 AND (?1 < 0 OR a.severity <= ?1)"
+		" WHERE d.chat_id = ?4 AND (?1 < 0 OR a.severity <= ?1)"
+		" AND (?3 IS NULL OR opsbot_fnmatch(?3, a.source))"
 		" ORDER BY d.alert_id DESC LIMIT ?2",
+	/* A pack's rows in the order it lists them (store_due's). */
+	[S_PACK_ROWS] =
+		"SELECT " DELIV_COLS " FROM deliveries d"
+		" WHERE d.chat_id = ?1 AND d.message_id = ?2"
+		" AND (d.flags & " SQL_DF_PACKED ") != 0"
+		" ORDER BY d.severity, d.alert_id LIMIT ?3",
+	/* The storm summary looks at the first ?3 due rows only: memory and
+	 * time must not grow with the queue. */
+	[S_QUEUE_SEV] =
+		"SELECT severity, COUNT(*) FROM (SELECT severity FROM"
+		" deliveries WHERE chat_id = ?1 AND due_at IS NOT NULL"
+		" AND due_at <= ?2 LIMIT ?3) GROUP BY severity",
+	[S_QUEUE_SRC] =
+		"SELECT COALESCE(a.source, ''), COUNT(*) AS n FROM (SELECT"
+		" alert_id FROM deliveries WHERE chat_id = ?1"
+		" AND due_at IS NOT NULL AND due_at <= ?2 LIMIT ?3) q"
+		" JOIN alerts a ON a.id = q.alert_id"
+		" GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?4",
 	/* Counts kept by the v4 triggers: a few rows, never a scan. */
 	[S_STATS_STATES] =
 		"SELECT k, n FROM counts WHERE k < " SQL_COUNT_ALERTS,
@@ -440,6 +471,7 @@ struct store {
 	/* Rows inserted in this transaction, not yet in counts: deliveries
 	 * per state, then alerts (index DS_COUNT). */
 	int64_t inserted[DS_COUNT + 1];
+	int64_t inserted_at_sp[DS_COUNT + 1]; /* at store_savepoint */
 	sqlite3_stmt *stmt[S_COUNT];
 	char errmsg[512];
 };
@@ -808,6 +840,30 @@ static int reset_sending(struct store *st, int64_t now)
 	return store_commit(st);
 }
 
+/* opsbot_fnmatch(pattern, text): 1 when fnmatch(3) matches, as mutes
+ * and routes do; a NULL text is the empty source. */
+static void sql_fnmatch(sqlite3_context *ctx, int argc, sqlite3_value **v)
+{
+	const char *pat = (const char *)sqlite3_value_text(v[0]);
+	const char *txt = (const char *)sqlite3_value_text(v[1]);
+
+	(void)argc;
+	sqlite3_result_int(ctx, pat != NULL &&
+			   fnmatch(pat, txt ? txt : "", 0) == 0);
+}
+
+static int add_functions(sqlite3 *db, char *err, size_t errlen,
+			 const char *path)
+{
+	if (sqlite3_create_function(db, "opsbot_fnmatch", 2, SQLITE_UTF8 |
+				    SQLITE_DETERMINISTIC, NULL, sql_fnmatch,
+				    NULL, NULL) == SQLITE_OK)
+		return 0;
+	snprintf(err, errlen, "cannot open store %s: %s", path,
+		 sqlite3_errmsg(db));
+	return -1;
+}
+
 int store_open(struct store **out, const char *path, int64_t now, char *err,
 	       size_t errlen)
 {
@@ -844,6 +900,7 @@ int store_open(struct store **out, const char *path, int64_t now, char *err,
 	sqlite3_extended_result_codes(st->db, 1);
 	if (configure(st->db, err, errlen, path) != 0 ||
 	    migrate(st->db, path, err, errlen) != 0 ||
+	    add_functions(st->db, err, errlen, path) != 0 ||
 	    prepare_all(st, path, err, errlen) != 0)
 		goto bad;
 	if (reset_sending(st, now) != 0) {
@@ -949,6 +1006,45 @@ void store_rollback(struct store *st)
 int store_in_txn(const struct store *st)
 {
 	return st->in_txn;
+}
+
+/* Plain exec for the three savepoint statements (no parameters). */
+static int exec_sql(struct store *st, const char *sql, const char *what)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(st->errmsg, sizeof(st->errmsg), "%s: %s", what,
+			 sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
+}
+
+int store_savepoint(struct store *st)
+{
+	if (store_begin(st) != 0)
+		return -1;
+	/* inserts counted since, taken back if it is rolled back */
+	memcpy(st->inserted_at_sp, st->inserted, sizeof(st->inserted));
+	return exec_sql(st, "SAVEPOINT request", "savepoint");
+}
+
+int store_savepoint_release(struct store *st)
+{
+	return exec_sql(st, "RELEASE request", "release");
+}
+
+void store_savepoint_rollback(struct store *st)
+{
+	char msg[sizeof(st->errmsg)];
+
+	/* Keep the error that made the caller give up. */
+	memcpy(msg, st->errmsg, sizeof(msg));
+	memcpy(st->inserted, st->inserted_at_sp, sizeof(st->inserted));
+	if (sqlite3_get_autocommit(st->db) ||
+	    exec_sql(st, "ROLLBACK TO request", "rollback to") != 0 ||
+	    exec_sql(st, "RELEASE request", "release") != 0)
+		st->txn_lost = 1; /* the turn's commit must fail */
+	memcpy(st->errmsg, msg, sizeof(msg));
 }
 
 /* --- intake --- */
@@ -1217,8 +1313,76 @@ int store_deliveries(struct store *st, int64_t alert_id, struct delivery *out,
 	return (int)n;
 }
 
+int store_pack_rows(struct store *st, int64_t chat, int64_t message_id,
+		    struct delivery *out, size_t max)
+{
+	sqlite3_stmt *s = st->stmt[S_PACK_ROWS];
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	if (max > INT_MAX)
+		max = INT_MAX;
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, message_id);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		read_delivery(s, 0, &out[n++]);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(st, s, "loading a pack");
+	sqlite3_reset(s);
+	return (int)n;
+}
+
+static int queue_by_severity(struct store *st, int64_t chat, int64_t now,
+			     struct queue_summary *out)
+{
+	sqlite3_stmt *s = st->stmt[S_QUEUE_SEV];
+	int rc, sev;
+
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, STORE_SUMMARY_ROWS);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sev = sqlite3_column_int(s, 0);
+		if (sev >= 0 && sev < SEV_COUNT) {
+			out->by_severity[sev] = sqlite3_column_int64(s, 1);
+			out->total += out->by_severity[sev];
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return sql_fail(st, s, "summarising the queue");
+	sqlite3_reset(s);
+	return 0;
+}
+
+int store_queue_summary(struct store *st, int64_t chat, int64_t now,
+			struct queue_summary *out)
+{
+	sqlite3_stmt *s = st->stmt[S_QUEUE_SRC];
+	int rc = SQLITE_DONE;
+
+	memset(out, 0, sizeof(*out));
+	if (queue_by_severity(st, chat, now, out) != 0)
+		return -1;
+	out->capped = out->total >= STORE_SUMMARY_ROWS;
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, STORE_SUMMARY_ROWS);
+	sqlite3_bind_int(s, 4, STORE_SUMMARY_SOURCES);
+	while (out->nsources < STORE_SUMMARY_SOURCES &&
+	       (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		col_copy(s, 0, out->sources[out->nsources].source,
+			 sizeof(out->sources[0].source));
+		out->sources[out->nsources++].n = sqlite3_column_int64(s, 1);
+	}
+	if (out->nsources < STORE_SUMMARY_SOURCES && rc != SQLITE_DONE)
+		return sql_fail(st, s, "summarising the queue");
+	sqlite3_reset(s);
+	return 0;
+}
+
 static int recent(struct store *st, int id, int64_t chat, int min_severity,
-		  struct alert *out, size_t max)
+		  const char *source_glob, struct alert *out, size_t max)
 {
 	sqlite3_stmt *s = st->stmt[id];
 	size_t n = 0;
@@ -1228,8 +1392,12 @@ static int recent(struct store *st, int id, int64_t chat, int min_severity,
 		max = INT_MAX;
 	sqlite3_bind_int(s, 1, min_severity);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	if (source_glob != NULL)
+		bind_str(s, 3, source_glob);
+	else
+		sqlite3_bind_null(s, 3);
 	if (id == S_RECENT_CHAT)
-		sqlite3_bind_int64(s, 3, chat);
+		sqlite3_bind_int64(s, 4, chat);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (read_alert(s, 0, &out[n]) != 0) {
 			rc = SQLITE_NOMEM;
@@ -1251,13 +1419,20 @@ static int recent(struct store *st, int id, int64_t chat, int min_severity,
 int store_recent(struct store *st, int min_severity, struct alert *out,
 		 size_t max)
 {
-	return recent(st, S_RECENT, 0, min_severity, out, max);
+	return recent(st, S_RECENT, 0, min_severity, NULL, out, max);
+}
+
+int store_recent_match(struct store *st, int min_severity,
+		       const char *source_glob, struct alert *out, size_t max)
+{
+	return recent(st, S_RECENT, 0, min_severity, source_glob, out, max);
 }
 
 int store_recent_chat(struct store *st, int64_t chat, int min_severity,
-		      struct alert *out, size_t max)
+		      const char *source_glob, struct alert *out, size_t max)
 {
-	return recent(st, S_RECENT_CHAT, chat, min_severity, out, max);
+	return recent(st, S_RECENT_CHAT, chat, min_severity, source_glob, out,
+		      max);
 }
 
 static int stats_states(struct store *st, struct store_stats *out)

@@ -36,6 +36,8 @@ enum delivery_state {
 #define DF_NO_THREAD 0x2 /* the forum topic is gone: send without it */
 #define DF_PACKED 0x4    /* was delivered inside a packed message */
 #define DF_EDITED 0x8    /* the original message was edited to resolved */
+#define DF_RESOLVED 0x10 /* (packed row) its alert has resolved: the pack
+			    shows that line resolved */
 
 struct dest {
 	int64_t chat_id;
@@ -137,6 +139,14 @@ int store_in_txn(const struct store *st);
  * succeeds again. */
 int store_healthy(const struct store *st);
 
+/* All or nothing inside the turn: a savepoint (beginning the transaction
+ * if needed) that is released, or rolled back with every write since.
+ * One at a time. A rollback that cannot be done makes the turn's commit
+ * fail, so nothing half-written is ever committed. */
+int store_savepoint(struct store *st);
+int store_savepoint_release(struct store *st);
+void store_savepoint_rollback(struct store *st);
+
 /* --- intake --- */
 
 /* Inserts a (a->received_at set by the caller) and one delivery per dest
@@ -188,6 +198,31 @@ int store_migrate_chat(struct store *st, int64_t from, int64_t to);
 int store_original_delivery(struct store *st, const char *key, int64_t peer,
 			    int64_t chat, int64_t before, struct delivery *out);
 
+/* The rows sent in one packed message (chat, message_id), in the order
+ * the pack lists them, up to max. Returns the count. */
+int store_pack_rows(struct store *st, int64_t chat, int64_t message_id,
+		    struct delivery *out, size_t max);
+
+#define STORE_SUMMARY_ROWS 10000 /* due rows a storm summary looks at */
+#define STORE_SUMMARY_SOURCES 3
+
+/* What is queued (due by now) for one chat, for a storm's opening
+ * summary: counts by severity and the sources with most alerts (at most
+ * STORE_SUMMARY_ROWS rows are looked at; capped says there were more). */
+struct queue_summary {
+	int64_t total;
+	int64_t by_severity[SEV_COUNT];
+	struct {
+		char source[64];  /* "" for alerts without a source */
+		int64_t n;
+	} sources[STORE_SUMMARY_SOURCES];
+	size_t nsources;
+	int capped;
+};
+
+int store_queue_summary(struct store *st, int64_t chat, int64_t now,
+			struct queue_summary *out);
+
 /* --- reading, for commands --- */
 
 /* Loads alert id into *out (caller alert_free()s). 1 found, 0 not. */
@@ -199,10 +234,14 @@ int store_deliveries(struct store *st, int64_t alert_id, struct delivery *out,
  * least as severe as min_severity (-1 = all). Caller alert_free()s each. */
 int store_recent(struct store *st, int min_severity, struct alert *out,
 		 size_t max);
+/* The same, only alerts whose source matches source_glob (fnmatch(3), as
+ * /mute; NULL = any; an alert without a source is the empty string). */
+int store_recent_match(struct store *st, int min_severity,
+		       const char *source_glob, struct alert *out, size_t max);
 /* The same, only alerts with a delivery row to chat (routed there). */
 int store_recent_chat(struct store *st, int64_t chat, int min_severity,
-		      struct alert *out, size_t max);
-/* Counts kept by triggers, index seeks for the rest: no scan, whatever
+		      const char *source_glob, struct alert *out, size_t max);
+/* Counts kept in the store, index seeks for the rest: no scan, whatever
  * the size of the store. sent_hour/sent_day count whole minutes. */
 int store_stats(struct store *st, int64_t now, struct store_stats *out);
 /* Acked-by name and time of an alert; 1 if acked, 0 if not. */

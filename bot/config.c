@@ -26,6 +26,7 @@
 #include "alerts/httpaddr.h"
 #include "alerts/template.h"
 #include "bot/log.h"
+#include "bot/tz.h"
 #include "bot/url.h"
 #include "bot/util.h"
 
@@ -183,6 +184,7 @@ enum kind {
 	K_TEMPLATE, /* struct tpl_ref field: template text, compiled, checked */
 	K_TEMPLATEFILE, /* struct tpl_ref field: the same, read from a file */
 	K_LABELS,   /* route only: group of label = "glob" */
+	K_TZ,       /* char[size] field: a time zone the tz database has */
 	K_KEYSCOPE, /* int field: enum key_scope, "uid" or "shared" */
 };
 
@@ -263,6 +265,8 @@ static const struct key delivery_keys[] = {
 	K("repeat_window", K_INT, 0, 86400, repeat_window, "600"),
 	K("pack", K_BOOL, 0, 0, pack, "true"),
 	K("buttons", K_BOOL, 0, 0, buttons, "true"),
+	K("pack_after", K_INT, 0, 3600, pack_after, "10"),
+	K("timezone", K_TZ, 0, 0, timezone, "\"UTC\""),
 	K("template", K_TEMPLATE, 0, 0, tpl, NULL),
 	K("template_file", K_TEMPLATEFILE, 0, 0, tpl, NULL),
 };
@@ -278,6 +282,9 @@ static const struct key http_keys[] = {
 	K("max_alerts", K_INT, 1, 100000, http_max_alerts, "1000"),
 	K("max_connections", K_INT, 1, 4096, http_max_connections, "64"),
 	K("timeout", K_INT, 1, 3600, http_timeout, "10"),
+	K("request_timeout", K_INT, 1, 3600, http_request_timeout, "30"),
+	K("default_severity", K_SEVERITY, 0, 0, http_default_severity,
+	  "\"warning\""),
 };
 
 #define ROUTE_FIELD_SIZE(f) sizeof(((struct route *)0)->f)
@@ -1020,6 +1027,7 @@ static void key_default(const struct key *k, void *base)
 	case K_PATH:
 	case K_URL:
 	case K_PROXY:
+	case K_TZ:
 		str_copy(field, v, k->size);
 		break;
 	case K_MODE:
@@ -1056,6 +1064,24 @@ static void keys_default(const struct key *keys, size_t n, void *base)
 {
 	for (size_t i = 0; i < n; i++)
 		key_default(&keys[i], base);
+}
+
+/* A time zone name, loaded once to know that it works. */
+static void get_tz(struct ctx *c, const config_setting_t *s,
+		   const char *path, char *field, size_t size)
+{
+	const char *sv = get_str(c, s, path, size);
+	char why[256];
+	struct tz *z;
+
+	if (sv == NULL)
+		return;
+	if (tz_load(&z, sv, why, sizeof(why)) != 0) {
+		error_at(c, line_of(s), "%s: %s", path, why);
+		return;
+	}
+	tz_free(z);
+	str_copy(field, sv, size);
 }
 
 /* Checks one setting against its key and stores it at base + k->off. */
@@ -1167,6 +1193,9 @@ static void check_key(struct ctx *c, const config_setting_t *s,
 		break;
 	case K_LISTEN:
 		get_listen(c, s, path, field, k->size);
+		break;
+	case K_TZ:
+		get_tz(c, s, path, field, k->size);
 		break;
 	case K_HTTPTOKENFILE:
 		if ((sv = get_str(c, s, path, sizeof(c->http_token_file))) ==

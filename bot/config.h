@@ -106,6 +106,9 @@ struct config {
 	int repeat_window;    /* s, default 600 */
 	int pack;             /* pack backlogs into one message; default 1 */
 	int buttons;          /* Ack / Mute buttons on error+; default 1 */
+	int pack_after;       /* s: ringing alerts go singly while the chat's
+				 budget clears them within this; default 10 */
+	char timezone[64];    /* tz database name for "fired 12:03"; "UTC" */
 	struct tpl_ref tpl;   /* delivery.template(_file); none = built-in */
 
 	struct route routes[CONFIG_MAX_ROUTES];
@@ -126,6 +129,9 @@ struct config {
 	int http_max_alerts;      /* alerts per request, default 1000 */
 	int http_max_connections; /* default 64 */
 	int http_timeout;         /* s, idle per connection, default 10 */
+	int http_request_timeout; /* s, a body's whole upload, default 30 */
+	int http_default_severity;/* webhook alerts without a known severity
+				     label; default warning */
 };
 
 /* Fills *cfg with every default (no file read). */

@@ -30,12 +30,15 @@
 #include "commands/poller.h"
 #include "config.h"
 #include "dispatch.h"
+#include "httpin.h"
 #include "intake.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "mutes.h"
 #include "outbox.h"
 #include "pacing.h"
+#include "proxy.h"
 #include "sockin.h"
 #include "stats.h"
 #include "telegram.h"
@@ -63,10 +66,13 @@ struct daemon {
 	struct outbox *outbox;   /* dispatch's */
 	struct intake *intake;
 	struct sockin *sockin;
+	struct httpin *httpin;   /* NULL unless http.listen is set */
 	struct poller *poller;
 	struct cmd_deps cmds;
 
-	int64_t started_now;
+	int64_t started_now, started_wall;
+	int commit_failed;       /* the last commit failed: /healthz says so */
+	char commit_err[256];
 	int sigfd[2];            /* self-pipe: handlers write, the loop reads */
 	int stopping;            /* SIGTERM/SIGINT seen */
 	int64_t stop_deadline;
@@ -168,7 +174,14 @@ static void config_reload(struct daemon *d)
 	str_copy(nc->socket_path, d->cfg.socket_path, sizeof(nc->socket_path));
 	str_copy(nc->store_path, d->cfg.store_path, sizeof(nc->store_path));
 	log_set_secret(nc->token);
+	if (strcmp(nc->http_listen, d->cfg.http_listen) != 0 ||
+	    strcmp(nc->http_token, d->cfg.http_token) != 0)
+		log_warnx("http.listen and http.token_file changes take effect "
+			  "after a restart");
+	str_copy(nc->http_listen, d->cfg.http_listen, sizeof(nc->http_listen));
+	str_copy(nc->http_token, d->cfg.http_token, sizeof(nc->http_token));
 	explicit_bzero(d->cfg.token, sizeof(d->cfg.token));
+	explicit_bzero(d->cfg.http_token, sizeof(d->cfg.http_token));
 	d->cfg = *nc;
 	explicit_bzero(nc, sizeof(*nc));
 	free(nc);
@@ -356,8 +369,12 @@ static int daemon_commit(void *arg)
 		log_error("store commit failed: %s; this turn's alerts are "
 			  "refused and its replies dropped",
 			  store_errmsg(d->store));
+		d->commit_failed = 1;
+		str_copy(d->commit_err, store_errmsg(d->store),
+			 sizeof(d->commit_err));
 		return -1;
 	}
+	d->commit_failed = 0;
 	return 0;
 }
 
@@ -369,7 +386,7 @@ static void state_committed(void *arg, int ok)
 	dispatch_committed(d->dispatch, ok);
 	mutes_committed(d->mutes, ok);
 	if (!ok)
-		chats_load(d->chats, &d->cfg);
+		chats_reload(d->chats, &d->cfg);
 }
 
 static int sources_add(struct daemon *d)
@@ -392,10 +409,78 @@ static int sources_add(struct daemon *d)
 		  .committed = state_committed, .work = 1 },
 	};
 
+	struct loop_source http;
+
 	sockin_source(d->sockin, &src[1]);
 	for (size_t i = 0; i < ARRAY_LEN(src); i++)
 		if (loop_add(d->loop, &src[i]) != 0)
 			return -1;
+	if (d->httpin == NULL)
+		return 0;
+	httpin_source(d->httpin, &http);
+	return loop_add(d->loop, &http);
+}
+
+/* --- /metrics and /healthz --- */
+
+static int daemon_metrics(void *arg, struct buf *out, char *err,
+			  size_t errlen)
+{
+	struct daemon *d = arg;
+	struct metrics_proc proc;
+	struct store_stats st;
+	struct metrics_facts f = {
+		.version = OPSBOT_VERSION,
+		.start_wall_ms = d->started_wall,
+		.breaker_open = api_breaker_open(d->api),
+		.api_paused = api_paused(d->api),
+		.chats_failed = (int64_t)chats_failed_count(d->chats),
+		.mutes_active = (int64_t)mutes_count(d->mutes),
+		.proc = &proc,
+	};
+
+	metrics_read_proc("/proc", sysconf(_SC_CLK_TCK), sysconf(_SC_PAGESIZE),
+			  &proc, NULL, 0);
+	if (store_stats(d->store, d->clk->wall, &st) == 0) {
+		f.queue_depth = st.by_state[DS_PENDING] +
+				st.by_state[DS_SENDING] +
+				st.by_state[DS_RETRYING];
+		f.oldest_pending_ms = st.oldest_undelivered ?
+				      d->clk->wall - st.oldest_undelivered : 0;
+	}
+	return metrics_render(out, &d->stats, &f, err, errlen);
+}
+
+/* Healthy: the loop turns (it is answering) and the last commit worked.
+ * A 401 pause or an open breaker is Telegram's state, in the metrics. */
+static int daemon_health(void *arg, char *why, size_t whylen)
+{
+	struct daemon *d = arg;
+
+	if (d->commit_failed) {
+		snprintf(why, whylen, "store: %s", d->commit_err);
+		return 0;
+	}
+	return 1;
+}
+
+static int open_http(struct daemon *d)
+{
+	struct httpin_deps hd = {
+		.cfg = &d->cfg, .clk = d->clk, .store = d->store,
+		.intake = d->intake, .metrics = daemon_metrics,
+		.health = daemon_health, .arg = d,
+	};
+	char err[512];
+
+	if (d->cfg.http_listen[0] == '\0')
+		return 0;
+	if (httpin_open(&d->httpin, &hd, err, sizeof(err)) != 0) {
+		log_error("http: %s", err);
+		return -1;
+	}
+	log_info("http: listening on %s (port %d)", d->cfg.http_listen,
+		 httpin_port(d->httpin));
 	return 0;
 }
 
@@ -550,7 +635,8 @@ static int daemon_open(struct daemon *d)
 		return -1;
 	chats_load(d->chats, &d->cfg);
 	mutes_load(d->mutes);
-	if (wire_modules(d) != 0 || open_socket(d) != 0 || sources_add(d) != 0)
+	if (wire_modules(d) != 0 || open_socket(d) != 0 || open_http(d) != 0 ||
+	    sources_add(d) != 0)
 		return -1;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0)
 		d->watchdog_ms = (int64_t)(wd_usec / 2000);
@@ -577,6 +663,7 @@ struct daemon *daemon_new(const struct config *cfg)
 		return NULL;
 	}
 	d->started_now = d->clk->now;
+	d->started_wall = d->clk->wall;
 	log_info("opsbot %s: listening on %s, store %s, %zu chat(s), api %s",
 		 OPSBOT_VERSION, d->cfg.socket_path, d->cfg.store_path,
 		 d->cfg.nchats, d->cfg.api_url);
@@ -604,6 +691,7 @@ void daemon_free(struct daemon *d)
 		return;
 	if (d->sockin)
 		sockin_close(d->sockin);
+	httpin_close(d->httpin);
 	/* Transfers first: in-flight requests are aborted without calling
 	 * back; the modules then free what those requests carried. */
 	xfer_free(d->xfer);
@@ -624,6 +712,7 @@ void daemon_free(struct daemon *d)
 	}
 	sigfd_w = -1;
 	explicit_bzero(d->cfg.token, sizeof(d->cfg.token));
+	explicit_bzero(d->cfg.http_token, sizeof(d->cfg.http_token));
 	free(d);
 }
 
@@ -669,6 +758,13 @@ static cJSON *daemon_status_json(void *arg)
 				(double)((d->clk->now - d->started_now) / 1000));
 	cJSON_AddStringToObject(api, "breaker", api_breaker_name(d->api));
 	cJSON_AddBoolToObject(api, "unauthorized", api_paused(d->api));
+	if (d->cfg.proxy[0] != '\0') {
+		char shown[512];
+
+		/* the address only: never its user name or password */
+		cJSON_AddStringToObject(api, "proxy", proxy_display(
+					d->cfg.proxy, shown, sizeof(shown)));
+	}
 	stats_status_json(&d->stats, d->clk->now, d->clk->wall, api, o);
 	status_counts(d, o);
 	cJSON_AddNumberToObject(o, "mutes", (double)mutes_count(d->mutes));

@@ -5,7 +5,8 @@
  * For every destination chat (chats.h), dispatch takes the due deliveries
  * from the store (most severe first), waits for the rate limiter and the
  * API state (api.h), packs a backlog into one message when the chat's
- * rate cannot keep up, sends, and records every outcome on the delivery
+ * rate cannot clear it within delivery.pack_after (alerts that ring and
+ * quiet ones never share a message; a storm opens with a summary), sends, and records every outcome on the delivery
  * rows (TELEGRAM.md's error table). Messages to operators go through its
  * outbox (outbox.h), ahead of the alert backlog.
  */
@@ -70,8 +71,13 @@ void dispatch_retry_now(struct dispatch *ds);
 /* Facts for /status: destinations that failed, send queue. */
 void dispatch_status(struct dispatch *ds, struct cJSON *obj);
 
-/* Re-renders the message of alert id in every chat it was sent to (after
- * an ack): edits each single-alert message. */
+/* Re-renders the messages of alert id in every chat it was sent to
+ * (after an ack): each single-alert message, and each pack it is in
+ * (lines acked and resolved marked, buttons while a line wants them). */
 void dispatch_refresh_alert(struct dispatch *ds, int64_t alert_id);
+/* The same for n alerts at once (a pack's "Ack all"): every message is
+ * edited once, however many of the alerts it shows. */
+void dispatch_refresh_alerts(struct dispatch *ds, const int64_t *ids,
+			     size_t n);
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "intake.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,18 @@ int intake_submit(struct intake *in, struct alert *a,
 	stats_alert(in->d.stats, transport(o->transport),
 		    m ? ST_INTAKE_MUTED : ST_INTAKE_ACCEPTED);
 	return 0;
+}
+
+char *intake_error_json(const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *j;
+
+	cJSON_AddFalseToObject(o, "ok");
+	cJSON_AddStringToObject(o, "error", msg);
+	j = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return j;
 }
 
 void intake_refused(struct intake *in, enum intake_transport t)

@@ -53,6 +53,10 @@ void intake_free(struct intake *in);
  * a is stored). */
 int intake_submit(struct intake *in, struct alert *a,
 		  const struct intake_origin *o, char *err, size_t errlen);
+/* {"ok":false,"error":msg}, the refusal every transport answers with
+ * (caller frees; NULL when out of memory). */
+char *intake_error_json(const char *msg);
+
 /* Counts input a transport refused before intake_submit. */
 void intake_refused(struct intake *in, enum intake_transport t);
 

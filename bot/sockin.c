@@ -77,18 +77,6 @@ static void pending_add(struct sockin *s, uint64_t cid, int ok, int64_t id,
 	p->raw = raw;
 }
 
-static char *error_json(const char *msg)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *j;
-
-	cJSON_AddFalseToObject(o, "ok");
-	cJSON_AddStringToObject(o, "error", msg);
-	j = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return j;
-}
-
 /* Answers every client of the turn, in order: ok only if committed. */
 static void pending_flush(struct sockin *s, const char *fail)
 {
@@ -103,7 +91,7 @@ static void pending_flush(struct sockin *s, const char *fail)
 				 (long long)p->id);
 			listener_reply(s->l, p->cid, line);
 		} else {
-			json = error_json(p->ok ? fail : p->text ? p->text :
+			json = intake_error_json(p->ok ? fail : p->text ? p->text :
 					  "error");
 			if (json)
 				listener_reply(s->l, p->cid, json);

@@ -1,7 +1,7 @@
 /*
- * cmd_alerts.c - /alerts [N] [severity]: the newest alerts, one line
- * each with where they went; /alert ID: one alert in full with every
- * delivery's state. Replies are cut to Telegram's 4096-unit limit.
+ * cmd_alerts.c - /alerts [N] [severity] [source-glob]: the newest alerts,
+ * one line each with where they went; /alert ID: one alert in full with
+ * every delivery's state. Replies are cut to Telegram's 4096-unit limit.
  *
  * What a chat may see: in a group, only alerts routed to that group (a
  * delivery row to it) and only its own delivery, since every member
@@ -26,30 +26,40 @@
 #define ALERTS_BUF (32 << 10)
 #define ALERTS_TAIL 40       /* units kept free for "… N more" */
 #define ALERTS_TITLE 48      /* code points of a title in a listing */
+#define ALERTS_GLOB 128      /* bytes of a source glob */
 
 struct state_count {
 	char text[128];
 	int n;
 };
 
-/* Reads "[N] [severity]" in any order. 0 ok, -1 bad arguments. */
-static int alerts_args(const char *args, int *n, int *sev)
+/* Reads "[N] [severity] [source-glob]" in any order: a number is N, a
+ * severity name the severity, anything else the source glob (fnmatch,
+ * as /mute). 0 ok, -1 bad arguments. */
+static int alerts_args(const char *args, int *n, int *sev, char *glob,
+		       size_t globlen)
 {
 	char tmp[CMD_MAX_ARGS + 1], *save = NULL, *tok;
 	int ntok = 0;
 
 	*n = ALERTS_DEFAULT;
 	*sev = -1;
+	glob[0] = '\0';
 	str_copy(tmp, args, sizeof(tmp));
 	for (tok = strtok_r(tmp, " \t", &save); tok;
 	     tok = strtok_r(NULL, " \t", &save)) {
 		int64_t v = cmd_parse_id(tok);
+		int s;
 
-		if (++ntok > 2)
+		if (++ntok > 3)
 			return -1;
 		if (v > 0)
 			*n = v > ALERTS_MAX ? ALERTS_MAX : (int)v;
-		else if ((*sev = severity_parse(tok)) < 0)
+		else if ((s = severity_parse(tok)) >= 0)
+			*sev = s;
+		else if (glob[0] == '\0' && strlen(tok) < globlen)
+			str_copy(glob, tok, globlen);
+		else
 			return -1;
 	}
 	return 0;
@@ -128,18 +138,22 @@ void cmd_alerts_run(struct cmd_ctx *c)
 {
 	struct alert a[ALERTS_MAX];
 	struct buf out, line;
+	char glob[ALERTS_GLOB];
 	int n, sev, got, shown = 0;
 
-	if (alerts_args(c->args, &n, &sev) != 0) {
-		cmd_reply(c, "Usage: /alerts [N] [severity], e.g. "
-			  "/alerts 20 error");
+	if (alerts_args(c->args, &n, &sev, glob, sizeof(glob)) != 0) {
+		cmd_reply(c, "Usage: /alerts [N] [severity] [source-glob], "
+			  "e.g. /alerts 20 error db*");
 		return;
 	}
 	got = sees_all(c) ?
-	      store_recent(c->deps->store, sev, a, (size_t)n) :
-	      store_recent_chat(c->deps->store, c->chat, sev, a, (size_t)n);
+	      store_recent_match(c->deps->store, sev, glob[0] ? glob : NULL,
+				 a, (size_t)n) :
+	      store_recent_chat(c->deps->store, c->chat, sev,
+				glob[0] ? glob : NULL, a, (size_t)n);
 	if (got <= 0) {
-		cmd_reply(c, got == 0 ? "No alerts." :
+		cmd_reply(c, got == 0 ? (glob[0] ? "No alerts from matching "
+			  "sources." : "No alerts.") :
 			  "⚠️ could not read the store");
 		return;
 	}

@@ -28,7 +28,7 @@ static const struct command table[] = {
 	{ "help", CMD_READ, cmd_help_run, "", "list the commands" },
 	{ "status", CMD_READ, cmd_status_run, "",
 	  "health: Telegram API, queue, sends, mutes" },
-	{ "alerts", CMD_READ, cmd_alerts_run, "[N] [severity]",
+	{ "alerts", CMD_READ, cmd_alerts_run, "[N] [severity] [source]",
 	  "last alerts and where each was delivered" },
 	{ "alert", CMD_READ, cmd_alert_run, "ID",
 	  "one alert in full, with its deliveries" },
@@ -38,7 +38,8 @@ static const struct command table[] = {
 	  "hold alerts for a while (e.g. 30m, 2h, 1d)" },
 	{ "unmute", CMD_ADMIN, cmd_unmute_run, "ID|all", "end a mute" },
 	{ "mutes", CMD_READ, cmd_mutes_run, "", "list active mutes" },
-	{ "ack", CMD_ADMIN, cmd_ack_run, "ID", "acknowledge an alert" },
+	{ "ack", CMD_ADMIN, cmd_ack_run, "ID...",
+	  "acknowledge alerts (ids or ranges: 12 15-18)" },
 };
 
 size_t commands_count(void)

@@ -144,7 +144,9 @@ void cmd_mutes_run(struct cmd_ctx *c);
  * error. */
 int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur);
 void cmd_ack_run(struct cmd_ctx *c);
-/* An inline button: data "ack:<id>" or "mute:<id>", from an admin.
+/* An inline button: data "ack:<id>" or "mute:<id>" (a single alert),
+ * "ackp:<id>:<chat>" or "mutep:<id>:<chat>" (the pack in chat that
+ * alert id went out in), from an admin.
  * Returns the short text for answerCallbackQuery. */
 const char *cmd_ack_button(struct cmd_ctx *c, const char *data);
 

@@ -37,6 +37,7 @@
 #include "alerts/tgvalidate.c"
 #include "alerts/alert.c"
 #include "bot/tgapi.c"
+#include "bot/tz.c"
 #include "bot/config.c"
 #include "alerts/template.c"
 #include "alerts/route.c"

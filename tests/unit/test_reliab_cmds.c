@@ -29,6 +29,7 @@
 #include "alerts/tgvalidate.c"
 #include "alerts/alert.c"
 #include "bot/tgapi.c"
+#include "bot/tz.c"
 #include "bot/config.c"
 #include "alerts/template.c"
 #include "bot/stats.c"
@@ -80,6 +81,11 @@ void dispatch_retry_now(struct dispatch *ds)
 }
 
 void dispatch_refresh_alert(struct dispatch *ds, int64_t alert_id)
+{
+}
+
+void dispatch_refresh_alerts(struct dispatch *ds, const int64_t *ids,
+			     size_t n)
 {
 }
 

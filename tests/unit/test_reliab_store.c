@@ -432,17 +432,25 @@ static void test_recent_chat(void **state)
 	add(f->st, SEV_CRITICAL, ALERT_FIRING, NULL, -1, T0, b, 1, DS_PENDING);
 	id3 = add(f->st, SEV_INFO, ALERT_FIRING, NULL, -1, T0, ab, 2,
 		  DS_MUTED);
-	n = store_recent_chat(f->st, CHAT_A, -1, out, 8);
+	n = store_recent_chat(f->st, CHAT_A, -1, NULL, out, 8);
 	assert_int_equal(n, 2);
 	assert_int_equal(out[0].id, id3);
 	assert_int_equal(out[1].id, id1);
 	for (int i = 0; i < n; i++)
 		alert_free(&out[i]);
-	n = store_recent_chat(f->st, CHAT_A, SEV_ERROR, out, 8);
+	n = store_recent_chat(f->st, CHAT_A, SEV_ERROR, NULL, out,
+			      8);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0].id, id1);
 	alert_free(&out[0]);
-	assert_int_equal(store_recent_chat(f->st, 999, -1, out, 8), 0);
+	assert_int_equal(store_recent_chat(f->st, 999, -1, NULL, out, 8), 0);
+	/* with a source glob: db1 is the only source here */
+	assert_int_equal(store_recent_chat(f->st, CHAT_A, -1, "web*", out, 8),
+			 0);
+	n = store_recent_chat(f->st, CHAT_A, -1, "db*", out, 8);
+	assert_int_equal(n, 2);
+	for (int i = 0; i < n; i++)
+		alert_free(&out[i]);
 	assert_int_equal(store_commit(f->st), 0);
 }
 
