@@ -32,7 +32,8 @@ struct sockin {
 	/* The status answer of this turn: however many status lines come
 	 * in one turn, the report is built once. */
 	char *status;
-	int64_t status_at; /* clk->now it was built */
+	uint64_t turn;       /* loop turns seen (sockin_handle) */
+	uint64_t status_turn; /* the turn it was built in */
 };
 
 int sockin_open(struct sockin **out, const struct sockin_deps *deps,
@@ -120,14 +121,14 @@ static char *status_line(struct sockin *s)
 {
 	cJSON *resp;
 
-	if (s->status == NULL || s->status_at != s->d.clk->now) {
+	if (s->status == NULL || s->status_turn != s->turn) {
 		free(s->status);
 		resp = cJSON_CreateObject();
 		cJSON_AddTrueToObject(resp, "ok");
 		cJSON_AddItemToObject(resp, "status",
 				      s->d.status(s->d.status_arg));
 		s->status = cJSON_PrintUnformatted(resp);
-		s->status_at = s->d.clk->now;
+		s->status_turn = s->turn;
 		cJSON_Delete(resp);
 	}
 	return s->status ? strdup(s->status) : NULL;
@@ -212,6 +213,7 @@ static void sockin_handle(void *arg, const struct pollfd *fds, size_t n)
 {
 	struct sockin *s = arg;
 
+	s->turn++;
 	listener_handle(s->l, fds, n, s->d.clk->now, on_line, s);
 }
 
