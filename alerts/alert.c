@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "alert.h"
+#include "alerts/alert.h"
 #include "bot/url.h"
 #include "bot/utf8.h"
 #include "bot/util.h"

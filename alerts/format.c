@@ -20,7 +20,7 @@
 
 #include "bot/url.h"
 #include "bot/util.h"
-#include "format.h"
+#include "alerts/format.h"
 
 #define FMT_PART_MAX (1u << 20)  /* bytes of markup in one part */
 #define FMT_DOC_MAX (16u << 20)  /* bytes of text and markup in a document */

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "alert.h"
+#include "alerts/alert.h"
 #include "bot/utf8.h" /* utf16_len */
 
 #define TG_MAX_TEXT 4096 /* UTF-16 code units after entity parsing */

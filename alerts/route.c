@@ -2,7 +2,7 @@
  * route.c - routing alerts to chats by source, severity and labels, and
  * picking the template of a delivery. See route.h.
  */
-#include "route.h"
+#include "alerts/route.h"
 
 #include <cjson/cJSON.h>
 #include <fnmatch.h>

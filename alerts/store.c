@@ -10,7 +10,7 @@
  * scan; so are /status's counts (kept by triggers, schema v4). Only
  * /retry_now of everything may scan; it is rare.
  */
-#include "store.h"
+#include "alerts/store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "alert.h"
+#include "alerts/alert.h"
 
 enum delivery_state {
 	DS_PENDING = 0,    /* not tried yet; due_at set */

@@ -6,7 +6,7 @@
  * validator, with the template line of the first problem) and the
  * message builders that fall back to the built-in layout.
  */
-#include "template.h"
+#include "alerts/template.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>

@@ -22,8 +22,8 @@
 
 #include <stddef.h>
 
-#include "alert.h"
-#include "format.h"
+#include "alerts/alert.h"
+#include "alerts/format.h"
 
 #define TEMPLATE_MAX_TEXT 8192       /* bytes of template */
 #define TEMPLATE_MAX_OUTPUT 262144   /* bytes of one rendering */

@@ -17,7 +17,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "webhook.h"
+#include "alerts/webhook.h"
 #include "bot/utf8.h"
 #include "bot/util.h"
 

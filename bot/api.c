@@ -2,7 +2,7 @@
  * api.c - the Bot API's state as a whole: breaker, 401 pause, retry_after
  * cap. See api.h.
  */
-#include "api.h"
+#include "bot/api.h"
 
 #include <stdlib.h>
 

@@ -13,9 +13,9 @@
 
 #include <stdint.h>
 
-#include "pacing.h"
-#include "tgapi.h"
-#include "util.h"
+#include "bot/pacing.h"
+#include "bot/tgapi.h"
+#include "bot/util.h"
 
 struct api_opts {
 	int breaker_threshold;  /* consecutive transient failures */

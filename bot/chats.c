@@ -2,7 +2,7 @@
  * chats.c - destination chats, migrations and permanent failures. See
  * chats.h.
  */
-#include "chats.h"
+#include "bot/chats.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "alerts/store.h"
-#include "config.h"
-#include "util.h"
+#include "bot/config.h"
+#include "bot/util.h"
 
 #define MAX_MIGRATIONS 64
 #define MAX_HOPS 4

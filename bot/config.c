@@ -6,7 +6,7 @@
  *
  * Never logs; never echoes any part of a token.
  */
-#include "config.h"
+#include "bot/config.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

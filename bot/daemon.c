@@ -10,7 +10,7 @@
  * It owns the context below and is the only file that sees it; modules
  * get their collaborators through their *_deps structs. See daemon.h.
  */
-#include "daemon.h"
+#include "bot/daemon.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -24,25 +24,25 @@
 #include <unistd.h>
 
 #include "alerts/store.h"
-#include "api.h"
-#include "chats.h"
+#include "bot/api.h"
+#include "bot/chats.h"
 #include "commands/commands.h"
 #include "commands/poller.h"
-#include "config.h"
-#include "dispatch.h"
-#include "httpin.h"
-#include "intake.h"
-#include "log.h"
-#include "loop.h"
-#include "metrics.h"
-#include "mutes.h"
-#include "outbox.h"
-#include "pacing.h"
-#include "proxy.h"
-#include "sockin.h"
-#include "stats.h"
-#include "telegram.h"
-#include "xfer.h"
+#include "bot/config.h"
+#include "bot/dispatch.h"
+#include "bot/httpin.h"
+#include "bot/intake.h"
+#include "bot/log.h"
+#include "bot/loop.h"
+#include "bot/metrics.h"
+#include "bot/mutes.h"
+#include "bot/outbox.h"
+#include "bot/pacing.h"
+#include "bot/proxy.h"
+#include "bot/sockin.h"
+#include "bot/stats.h"
+#include "bot/telegram.h"
+#include "bot/xfer.h"
 
 #define HOUSEKEEPING_MS 60000
 #define PRUNE_BATCH 500

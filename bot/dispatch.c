@@ -18,7 +18,7 @@
  * until a commit takes them; meanwhile no new send starts, so a message
  * whose SENT could not be recorded is not sent again and again.
  */
-#include "dispatch.h"
+#include "bot/dispatch.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -29,14 +29,14 @@
 #include "alerts/format.h"
 #include "alerts/route.h"
 #include "alerts/store.h"
-#include "api.h"
-#include "chats.h"
-#include "config.h"
-#include "log.h"
-#include "outbox.h"
-#include "pacing.h"
-#include "stats.h"
-#include "telegram.h"
+#include "bot/api.h"
+#include "bot/chats.h"
+#include "bot/config.h"
+#include "bot/log.h"
+#include "bot/outbox.h"
+#include "bot/pacing.h"
+#include "bot/stats.h"
+#include "bot/telegram.h"
 #include "bot/tz.h"
 
 #define DUE_BATCH 200 /* rows looked at per decision */

@@ -6,7 +6,7 @@
  * the request back: 503, nothing stored), then parked until the turn's
  * commit: 200 with the ids once it is durable, 503 if the commit failed.
  */
-#include "httpin.h"
+#include "bot/httpin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +16,9 @@
 #include "alerts/httpd.h"
 #include "alerts/store.h"
 #include "alerts/webhook.h"
-#include "config.h"
-#include "intake.h"
-#include "util.h"
+#include "bot/config.h"
+#include "bot/intake.h"
+#include "bot/util.h"
 
 #define METRICS_MAX (1 << 20)
 

@@ -1,7 +1,7 @@
 /*
  * intake.c - one validated alert becomes one stored alert. See intake.h.
  */
-#include "intake.h"
+#include "bot/intake.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -11,10 +11,10 @@
 #include "alerts/alert.h"
 #include "alerts/route.h"
 #include "alerts/store.h"
-#include "chats.h"
-#include "config.h"
-#include "mutes.h"
-#include "stats.h"
+#include "bot/chats.h"
+#include "bot/config.h"
+#include "bot/mutes.h"
+#include "bot/stats.h"
 
 struct intake {
 	struct intake_deps d;

@@ -2,19 +2,19 @@
  * outbox.c - the operators' messages: staged during a turn, queued after
  * its commit, sent on the reply lane. See outbox.h.
  */
-#include "outbox.h"
+#include "bot/outbox.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
-#include "api.h"
-#include "chats.h"
-#include "config.h"
-#include "log.h"
-#include "pacing.h"
-#include "telegram.h"
+#include "bot/api.h"
+#include "bot/chats.h"
+#include "bot/config.h"
+#include "bot/log.h"
+#include "bot/pacing.h"
+#include "bot/telegram.h"
 
 enum out_kind { OUT_SEND, OUT_EDIT, OUT_ANSWER };
 

@@ -23,7 +23,7 @@
  * itself: being slightly too permissive for an ancient chat beats refusing
  * to send.
  */
-#include "pacing.h"
+#include "bot/pacing.h"
 
 #include <math.h>
 #include <stdlib.h>

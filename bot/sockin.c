@@ -1,7 +1,7 @@
 /*
  * sockin.c - the socket transport. See sockin.h.
  */
-#include "sockin.h"
+#include "bot/sockin.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "alerts/alert.h"
-#include "config.h"
-#include "intake.h"
-#include "log.h"
+#include "bot/config.h"
+#include "bot/intake.h"
+#include "bot/log.h"
 
 #define SOCKIN_MAX_PENDING 65536 /* answers held for one commit */
 

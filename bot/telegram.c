@@ -3,16 +3,16 @@
  * One struct call per request carries the caller's function to the
  * classification of the answer.
  */
-#include "telegram.h"
+#include "bot/telegram.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
-#include "stats.h"
-#include "util.h"
-#include "xfer.h"
+#include "bot/stats.h"
+#include "bot/util.h"
+#include "bot/xfer.h"
 
 struct call {
 	struct tg *tg;

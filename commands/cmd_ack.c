@@ -14,7 +14,7 @@
 #include "bot/config.h"
 #include "bot/dispatch.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 #define ACK_MUTE_MS 3600000LL /* the Mute button: one hour */
 #define ACK_MAX 100           /* alerts one /ack or one pack acks */

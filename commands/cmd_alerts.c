@@ -18,7 +18,7 @@
 #include "alerts/store.h"
 #include "bot/config.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 #define ALERTS_DEFAULT 10
 #define ALERTS_MAX 50

@@ -12,7 +12,7 @@
 #include "alerts/store.h"
 #include "bot/mutes.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 #define MUTE_MAX_MS (7 * 86400000LL)
 #define MUTES_LISTED 32

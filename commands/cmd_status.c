@@ -10,7 +10,7 @@
 
 #include "alerts/format.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 #define STATUS_MAX_FAILED 5 /* failed destinations listed one by one */
 

@@ -3,7 +3,7 @@
  * Telegram update: parse "/cmd[@Bot] args", check who is asking and
  * where, then run the handler. See commands.h for the authorisation rule.
  */
-#include "commands.h"
+#include "commands/commands.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

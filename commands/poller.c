@@ -14,7 +14,7 @@
  * circuit breaker (a long poll that times out is normal), but a 401 here
  * pauses sending too, and is retried on the API's own timer (api.h).
  */
-#include "poller.h"
+#include "commands/poller.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -30,7 +30,7 @@
 #include "bot/log.h"
 #include "bot/tgapi.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 #define POLL_LIMIT 100           /* updates per getUpdates */
 #define POLL_MARGIN_S 15         /* HTTP timeout beyond the long poll */
