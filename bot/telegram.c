@@ -25,7 +25,6 @@ struct call {
 struct tg {
 	struct xfer *x;
 	char base[1024]; /* <api_url>/bot<token>/ : never logged */
-	char token[256]; /* scrubbed from answers */
 	char proxy[512];    /* may hold a password: never logged */
 	char no_proxy[512];
 	long connect_timeout;
@@ -75,7 +74,6 @@ int tg_set_token(struct tg *tg, const char *api_url, const char *token,
 	}
 	memcpy(tg->base, base, sizeof(base));
 	explicit_bzero(base, sizeof(base));
-	str_copy(tg->token, token, sizeof(tg->token));
 	return 0;
 }
 
