@@ -462,11 +462,10 @@ static void handle_callback(struct cmd_env *env, const cJSON *q)
 		log_safe(uname, sizeof(uname), obj_str(from, "username"));
 		log_warnx("refused a button from unauthorised user %" PRId64
 			  " (@%s) in chat %" PRId64, c.user_id, uname, c.chat);
-		/* Within the strangers' budget; beyond it their button
-		 * spins: that costs us nothing. */
-		if (refuse_due(env, c.user_id))
-			outbox_answer_callback(d->outbox, id,
-					       "⛔ not authorised");
+		/* Always answered: an answer to a press is not a message
+		 * (no chat's or group's budget), and without it the
+		 * stranger's client spins. */
+		outbox_answer_callback(d->outbox, id, "⛔ not authorised");
 		return;
 	}
 	c.admin = 1;
