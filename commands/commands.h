@@ -9,6 +9,8 @@
  * being in an alert chat is not a reason to change what it receives.
  * They are told so at most once per 10 minutes each, and at most
  * CMD_REFUSE_BUDGET times a minute all together; the rest is ignored.
+ * A stranger's button press is always answered "not authorised" (an
+ * answer is not a message) and changes nothing.
  * Handlers answer through the outbox (queued, rate-limited, sent only
  * after the turn's commit) and never call Telegram themselves.
  */
