@@ -120,9 +120,26 @@ static const char schema_v1[] =
 static const char schema_v2[] =
 	"ALTER TABLE alerts ADD COLUMN meta TEXT;";
 
+/* v6 (renumbered at merge): the Alertmanager silences opsbot created,
+ * so /mutes and /unmute can find them again. */
+static const char schema_v6[] =
+	"CREATE TABLE silences ("
+	" id INTEGER PRIMARY KEY,"
+	" silence_id TEXT NOT NULL,"
+	" peer TEXT NOT NULL,"
+	" alert_id INTEGER,"
+	" matchers TEXT NOT NULL,"
+	" created_by TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" ends_at INTEGER NOT NULL,"
+	" gone INTEGER NOT NULL DEFAULT 0,"
+	" url TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX silences_live ON silences(ends_at) WHERE gone = 0;";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v6,
 };
 
 #define STORE_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))
@@ -1378,4 +1395,125 @@ int store_prune(struct store *st, int64_t cutoff, int batch)
 	if (exec_stmt(st, S_PRUNE, "pruning alerts") != 0)
 		return -1;
 	return sqlite3_changes(st->db);
+}
+
+/* --- Alertmanager silences (rare: statements prepared per call) --- */
+
+#define SILENCE_COLS \
+	"id, silence_id, peer, alert_id, matchers, created_by, created_at," \
+	" ends_at, gone, url"
+
+static void read_silence(sqlite3_stmt *s, struct silence *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(s, 0);
+	col_copy(s, 1, out->silence_id, sizeof(out->silence_id));
+	col_copy(s, 2, out->peer, sizeof(out->peer));
+	out->alert_id = sqlite3_column_int64(s, 3);
+	col_copy(s, 4, out->matchers, sizeof(out->matchers));
+	col_copy(s, 5, out->created_by, sizeof(out->created_by));
+	out->created_at = sqlite3_column_int64(s, 6);
+	out->ends_at = sqlite3_column_int64(s, 7);
+	out->gone = sqlite3_column_int(s, 8);
+	col_copy(s, 9, out->url, sizeof(out->url));
+}
+
+static sqlite3_stmt *prepare(struct store *st, const char *sql,
+			     const char *what)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		sql_fail(st, NULL, what);
+		return NULL;
+	}
+	return s;
+}
+
+/* Steps a statement without rows and finalizes it. */
+static int exec_once(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_fail(st, s, what);
+
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int store_silence_add(struct store *st, struct silence *si)
+{
+	sqlite3_stmt *s;
+
+	if (store_begin(st) != 0 || (s = prepare(st,
+	    "INSERT INTO silences (silence_id, peer, alert_id, matchers,"
+	    " created_by, created_at, ends_at, gone, url)"
+	    " VALUES (?,?,?,?,?,?,?,0,?)", "adding silence")) == NULL)
+		return -1;
+	bind_str(s, 1, si->silence_id);
+	bind_str(s, 2, si->peer);
+	bind_opt(s, 3, si->alert_id);
+	bind_str(s, 4, si->matchers);
+	bind_str(s, 5, si->created_by);
+	sqlite3_bind_int64(s, 6, si->created_at);
+	sqlite3_bind_int64(s, 7, si->ends_at);
+	bind_str(s, 8, si->url);
+	if (exec_once(st, s, "adding silence") != 0)
+		return -1;
+	si->id = sqlite3_last_insert_rowid(st->db);
+	si->gone = 0;
+	return 0;
+}
+
+int store_silence_get(struct store *st, int64_t id, const char *silence_id,
+		      struct silence *out)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT " SILENCE_COLS " FROM silences"
+				  " WHERE id = ?1 OR silence_id = ?2"
+				  " ORDER BY id DESC LIMIT 1",
+				  "reading silence");
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	bind_str(s, 2, silence_id ? silence_id : "");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		read_silence(s, out);
+	else if (rc != SQLITE_DONE)
+		sql_fail(st, s, "reading silence");
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_silences(struct store *st, int64_t now, struct silence *out,
+		   size_t max)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT " SILENCE_COLS " FROM silences"
+				  " WHERE gone = 0 AND ends_at > ?"
+				  " ORDER BY id LIMIT ?", "listing silences");
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)(max > INT_MAX ? INT_MAX : max));
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		read_silence(s, &out[n++]);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		sql_fail(st, s, "listing silences");
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? (int)n : -1;
+}
+
+int store_silence_gone(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s;
+
+	if (store_begin(st) != 0 || (s = prepare(st,
+	    "UPDATE silences SET gone = 1 WHERE id = ?",
+	    "ending silence")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	return exec_once(st, s, "ending silence");
 }

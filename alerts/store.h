@@ -196,6 +196,33 @@ int store_mutes_expire(struct store *st, int64_t now, struct mute *out,
 		       size_t max);
 int store_mute_hold(struct store *st, int64_t mute_id);
 
+/* --- Alertmanager silences opsbot created (commands/cmd_silence.c) --- */
+
+struct silence {
+	int64_t id;            /* local number: /unmute sN */
+	char silence_id[64];   /* Alertmanager's id (a UUID) */
+	char peer[512];        /* the peer that created it */
+	int64_t alert_id;      /* the alert it was made for; 0 none */
+	char matchers[512];    /* as shown: alertname="X", instance="y" */
+	char created_by[64];
+	int64_t created_at;    /* wall ms */
+	int64_t ends_at;       /* wall ms */
+	int gone;              /* 1: expired by us or seen gone */
+	char url[640];         /* the silence in Alertmanager's UI, or "" */
+};
+
+/* Records si (sets si->id) in the turn's transaction. */
+int store_silence_add(struct store *st, struct silence *si);
+/* By local id, or by silence_id when that is not NULL or "". 1 found,
+ * 0 not, -1 error. */
+int store_silence_get(struct store *st, int64_t id, const char *silence_id,
+		      struct silence *out);
+/* Silences not gone that end after now, oldest first, at most max. */
+int store_silences(struct store *st, int64_t now, struct silence *out,
+		   size_t max);
+/* Marks one gone (expired, or found expired or deleted). */
+int store_silence_gone(struct store *st, int64_t id);
+
 /* --- small state --- */
 
 /* 1 found (value copied), 0 absent, -1 error. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "alerts/store.h"
+#include "amclient.h"
 #include "api.h"
 #include "chats.h"
 #include "commands/commands.h"
@@ -65,6 +66,8 @@ struct daemon {
 	struct intake *intake;
 	struct sockin *sockin;
 	struct httpin *httpin;   /* NULL unless http.listen is set */
+	struct amclient *am;     /* NULL unless alertmanager.urls is set */
+	struct cmd_silence_turn silence_turn;
 	struct poller *poller;
 	struct cmd_deps cmds;
 
@@ -380,6 +383,7 @@ static void state_committed(void *arg, int ok)
 
 	outbox_committed(d->outbox, ok);
 	mutes_committed(d->mutes, ok);
+	cmd_silence_committed(&d->cmds, ok);
 	if (!ok)
 		chats_load(d->chats, &d->cfg);
 }
@@ -571,6 +575,35 @@ static int open_telegram(struct daemon *d)
 	return d->rl && d->api ? 0 : -1;
 }
 
+/* Alertmanager's API for silences (alertmanager.urls), on the same
+ * transfers as Telegram's. */
+static int open_alertmanager(struct daemon *d)
+{
+	const struct config *c = &d->cfg;
+	struct am_opts o = {
+		.npeers = c->am_npeers,
+		.token = c->am_token,
+		.user = c->am_user,
+		.password = c->am_password,
+		.connect_timeout = c->am_connect_timeout,
+		.timeout = c->am_timeout,
+		.max_response = 8 << 20,
+	};
+	char err[256];
+
+	if (c->am_npeers == 0)
+		return 0;
+	for (size_t i = 0; i < c->am_npeers; i++)
+		o.peers[i] = c->am_peers[i];
+	if ((d->am = am_new(d->xfer, &o, err, sizeof(err))) == NULL) {
+		log_error("alertmanager: %s", err);
+		return -1;
+	}
+	log_info("alertmanager: silences go to %zu peer(s), first %s",
+		 c->am_npeers, c->am_peers[0]);
+	return 0;
+}
+
 /* The modules above the store and the transport, each given its deps. */
 static int wire_modules(struct daemon *d)
 {
@@ -596,6 +629,7 @@ static int wire_modules(struct daemon *d)
 		.outbox = d->outbox, .dispatch = d->dispatch,
 		.chats = d->chats, .mutes = d->mutes, .stats = &d->stats,
 		.status = daemon_status_json, .status_arg = d,
+		.am = d->am, .silence_turn = &d->silence_turn,
 	};
 	d->intake = intake_new(&id);
 	d->poller = poller_new(&pd);
@@ -630,7 +664,8 @@ static int daemon_open(struct daemon *d)
 		return -1;
 	chats_load(d->chats, &d->cfg);
 	mutes_load(d->mutes);
-	if (wire_modules(d) != 0 || open_socket(d) != 0 || open_http(d) != 0 ||
+	if (open_alertmanager(d) != 0 || wire_modules(d) != 0 ||
+	    open_socket(d) != 0 || open_http(d) != 0 ||
 	    sources_add(d) != 0)
 		return -1;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0)
@@ -690,6 +725,7 @@ void daemon_free(struct daemon *d)
 	/* Transfers first: in-flight requests are aborted without calling
 	 * back; the modules then free what those requests carried. */
 	xfer_free(d->xfer);
+	am_free(d->am);
 	poller_free(d->poller);
 	dispatch_free(d->dispatch);
 	intake_free(d->intake);
