@@ -206,11 +206,12 @@ static int worth_next(long status)
 static void req_finish(struct am_req *r, const struct xfer_result *res,
 		       int ok)
 {
+	int answered = res != NULL && res->curl_code == 0;
 	struct am_answer a = {
 		.ok = ok,
-		.peer = res ? (int)r->peer : -1,
-		.url = res ? r->am->peers[r->peer] : "",
-		.status = res ? res->http_status : 0,
+		.peer = answered ? (int)r->peer : -1,
+		.url = answered ? r->am->peers[r->peer] : "",
+		.status = answered ? res->http_status : 0,
 		.body = res ? res->body : "",
 		.len = res ? res->len : 0,
 		.error = r->err,
@@ -248,8 +249,10 @@ static void on_done(void *arg, const struct xfer_result *res)
 		if (req_send(r) == 0)
 			return;
 		req_note(r, "could not start the request");
+		res = NULL;
 	}
-	req_finish(r, NULL, 0);
+	/* the last peer's answer, if it gave one, goes with the failure */
+	req_finish(r, res, 0);
 }
 
 static int req_start(struct amclient *am, int only, size_t peer,
