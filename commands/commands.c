@@ -34,9 +34,10 @@ static const struct command table[] = {
 	  "one alert in full, with its deliveries" },
 	{ "retry_now", CMD_ADMIN, cmd_retry_run, "[ID]",
 	  "retry failed and waiting deliveries now" },
-	{ "mute", CMD_ADMIN, cmd_mute_run, "DURATION [source|severity]",
+	{ "mute", CMD_ADMIN, cmd_mute_run, "DURATION [source|severity|#ID]",
 	  "hold alerts for a while (e.g. 30m, 2h, 1d)" },
-	{ "unmute", CMD_ADMIN, cmd_unmute_run, "ID|all", "end a mute" },
+	{ "unmute", CMD_ADMIN, cmd_unmute_run, "ID|sN|all",
+	  "end a mute or a silence" },
 	{ "mutes", CMD_READ, cmd_mutes_run, "", "list active mutes" },
 	{ "ack", CMD_ADMIN, cmd_ack_run, "ID", "acknowledge an alert" },
 };
