@@ -1517,3 +1517,154 @@ int store_silence_gone(struct store *st, int64_t id)
 	sqlite3_bind_int64(s, 1, id);
 	return exec_once(st, s, "ending silence");
 }
+
+/* --- relay mode (bot/relay.c): the queue is the alerts table itself --- */
+
+/* Runs a query of whole alerts (ALERT_COLS) with its parameters bound. */
+static int load_alerts(struct store *st, sqlite3_stmt *s, struct alert *out,
+		       size_t max, const char *what)
+{
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (read_alert(s, 0, &out[n]) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sql_fail_msg(st, NULL, what, rc == SQLITE_NOMEM ?
+			     "out of memory" : sqlite3_errmsg(st->db));
+		while (n > 0)
+			alert_free(&out[--n]);
+		sqlite3_finalize(s);
+		return -1;
+	}
+	sqlite3_finalize(s);
+	return (int)n;
+}
+
+int store_alerts_after(struct store *st, int64_t after, int64_t upto,
+		       struct alert *out, size_t max)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT " ALERT_COLS " FROM alerts a"
+				  " WHERE a.id > ? AND a.id <= ?"
+				  " ORDER BY a.id LIMIT ?",
+				  "reading the relay queue");
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, upto);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)(max > INT_MAX ? INT_MAX : max));
+	return load_alerts(st, s, out, max, "reading the relay queue");
+}
+
+int64_t store_alerts_count_after(struct store *st, int64_t after,
+				 int64_t upto)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT count(*) FROM alerts WHERE"
+				  " id > ? AND id <= ?",
+				  "counting the relay queue");
+	int64_t n = -1;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, upto);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	else
+		sql_fail(st, NULL, "counting the relay queue");
+	sqlite3_finalize(s);
+	return n;
+}
+
+int store_firing_after(struct store *st, int64_t after, int64_t upto,
+		       struct alert *out, size_t max)
+{
+	/* Originals of a key (alerts_firing index) with no resolution and
+	 * no newer original of the same key after them. */
+	sqlite3_stmt *s = prepare(st, "SELECT " ALERT_COLS " FROM alerts a"
+				  " WHERE a.key IS NOT NULL AND a.status = "
+				  SQL_FIRING " AND a.repeat_of IS NULL"
+				  " AND a.id > ?1 AND a.id <= ?2"
+				  " AND NOT EXISTS (SELECT 1 FROM alerts r"
+				  "  WHERE r.key = a.key AND r.status = "
+				  SQL_RESOLVED " AND r.id > a.id)"
+				  " AND NOT EXISTS (SELECT 1 FROM alerts n"
+				  "  WHERE n.key = a.key AND n.status = "
+				  SQL_FIRING " AND n.repeat_of IS NULL"
+				  "  AND n.id > a.id)"
+				  " ORDER BY a.id LIMIT ?3",
+				  "reading firing alerts");
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, upto);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)(max > INT_MAX ? INT_MAX : max));
+	return load_alerts(st, s, out, max, "reading firing alerts");
+}
+
+int store_original_at(struct store *st, const char *key, int64_t at,
+		      struct alert *out)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT " ALERT_COLS " FROM alerts a"
+				  " WHERE a.key = ? AND a.status = " SQL_FIRING
+				  " AND a.repeat_of IS NULL AND a.id <= ?"
+				  " ORDER BY a.id DESC LIMIT 1",
+				  "reading an original alert");
+
+	if (s == NULL)
+		return -1;
+	bind_str(s, 1, key);
+	sqlite3_bind_int64(s, 2, at);
+	return load_alerts(st, s, out, 1, "reading an original alert");
+}
+
+int64_t store_max_alert_id(struct store *st)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT max(id) FROM alerts",
+				  "reading the newest alert id");
+	int64_t n = -1;
+
+	if (s == NULL)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	else
+		sql_fail(st, NULL, "reading the newest alert id");
+	sqlite3_finalize(s);
+	return n;
+}
+
+int store_resolved_start(struct store *st, const char *key,
+			 const char *starts_at, int64_t *orig)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT (SELECT f.id FROM alerts f"
+				  "  WHERE f.key = r.key AND f.status = "
+				  SQL_FIRING " AND f.repeat_of IS NULL"
+				  "  AND f.id < r.id ORDER BY f.id DESC LIMIT 1)"
+				  " FROM alerts r WHERE r.key = ?1 AND r.status"
+				  " = " SQL_RESOLVED " AND r.meta IS NOT NULL"
+				  " AND json_valid(r.meta)"
+				  " AND json_extract(r.meta, '$.startsAt') = ?2"
+				  " ORDER BY r.id DESC LIMIT 1",
+				  "looking up a resolution");
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	bind_str(s, 1, key);
+	bind_str(s, 2, starts_at);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*orig = sqlite3_column_int64(s, 0);
+	else if (rc != SQLITE_DONE)
+		sql_fail(st, NULL, "looking up a resolution");
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}

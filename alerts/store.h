@@ -223,6 +223,34 @@ int store_silences(struct store *st, int64_t now, struct silence *out,
 /* Marks one gone (expired, or found expired or deleted). */
 int store_silence_gone(struct store *st, int64_t id);
 
+/* --- relay mode (bot/relay.c): the alerts table is the queue --- */
+
+/* Alerts with id in (after, upto], oldest first, at most max; caller
+ * alert_free()s each. Returns the count, -1 on error. */
+int store_alerts_after(struct store *st, int64_t after, int64_t upto,
+		       struct alert *out, size_t max);
+/* How many alerts have id in (after, upto]; -1 on error. */
+int64_t store_alerts_count_after(struct store *st, int64_t after,
+				 int64_t upto);
+/* The newest alert id (0 none), -1 on error. */
+int64_t store_max_alert_id(struct store *st);
+/* Keyed firing originals in (after, upto] that are still firing: no
+ * resolution and no newer original of their key after them. Oldest
+ * first, at most max; caller alert_free()s each. */
+int store_firing_after(struct store *st, int64_t after, int64_t upto,
+		       struct alert *out, size_t max);
+/* The newest firing original of key with id <= at: 1 (caller
+ * alert_free()s out), 0 none, -1 error. */
+int store_original_at(struct store *st, const char *key, int64_t at,
+		      struct alert *out);
+
+/* 1 when a resolution of key whose meta startsAt is starts_at is stored
+ * (a firing with that startsAt arriving now is a late copy of one that
+ * already ended), with *orig the firing original it resolved (0 none);
+ * 0 when not; -1 on error. */
+int store_resolved_start(struct store *st, const char *key,
+			 const char *starts_at, int64_t *orig);
+
 /* --- small state --- */
 
 /* 1 found (value copied), 0 absent, -1 error. */
