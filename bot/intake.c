@@ -76,8 +76,9 @@ static int json_member(const char *json, const char *name, char *dst,
 /*
  * Alertmanager copies that must not reach the chat again (a fleet's
  * alerts come through several Alertmanager peers, in any order):
- *  - a firing whose startsAt is that of a resolution already stored is a
- *    late copy of an episode that ended: a repeat of its original;
+ *  - a firing or a resolution whose startsAt is that of a resolution
+ *    already stored is a late copy of an episode that ended (or another
+ *    peer's word of its end): a repeat of its original;
  *  - the resolution of a relay's one-shot alert (label opsbot_oneshot,
  *    bot/relay.h) is Alertmanager timing it out: a one-shot is shown
  *    once and never "resolved".
@@ -91,9 +92,9 @@ static int intake_stale(struct intake *in, const struct alert *a,
 	if (a->key == NULL || !json_member(a->meta, "via", via, sizeof(via)) ||
 	    strcmp(via, "alertmanager") != 0)
 		return 0;
-	if (a->status == ALERT_RESOLVED)
-		return json_member(a->labels, "opsbot_oneshot", shot,
-				   sizeof(shot));
+	if (a->status == ALERT_RESOLVED &&
+	    json_member(a->labels, "opsbot_oneshot", shot, sizeof(shot)))
+		return 1;
 	if (!json_member(a->meta, "startsAt", starts, sizeof(starts)))
 		return 0;
 	return store_resolved_start(in->d.store, a->key, starts, orig) == 1;
