@@ -862,8 +862,10 @@ static cJSON *daemon_status_json(void *arg)
 	status_counts(d, o);
 	cJSON_AddNumberToObject(o, "mutes", (double)mutes_count(d->mutes));
 	dispatch_status(d->dispatch, o);
-	poller_status(d->poller, o);
+	/* a relay never polls: its status shows the peers instead */
 	if (d->relay)
 		relay_status(d->relay, o);
+	else
+		poller_status(d->poller, o);
 	return o;
 }
