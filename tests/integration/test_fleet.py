@@ -22,7 +22,8 @@ import tempfile
 import threading
 import time
 
-from harness import GROUP, OPSBOT, Harness, LineReader, wait_until
+from harness import (CHECKER_REPORT, GROUP, OPSBOT, Harness, LineReader,
+                     wait_until)
 from realpeers import (AlertmanagerCluster, free_port, opsbot_http_conf,
                        require_alertmanager)
 
@@ -103,14 +104,20 @@ class Relay:
             s.close()
 
     def close(self):
+        """Stops it; raises if its logs show a sanitizer report."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        if os.environ.get("KEEP_TMP") is None:
+        bad = [ln for ln in self.log().splitlines()
+               if CHECKER_REPORT.search(ln)]
+        if os.environ.get("KEEP_TMP") is None and not bad:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if bad:
+            raise AssertionError("relay %s (%s) log shows:\n%s" %
+                                 (self.name, self.dir, "\n".join(bad[:20])))
 
 
 def storm_alert(r, j):
@@ -261,8 +268,10 @@ def test_fleet_storm_three_relays_two_am_peers_one_edge():
                      if ("late one %d" % k) in m["text"] and not m["edits"]]
             assert len(notes) <= 1, [m["text"] for m in notes]
     finally:
-        for r in relays:
-            r.close()
-        if edge:
-            edge.close()
-        cl.close()
+        try:
+            for r in relays:
+                r.close()
+        finally:
+            if edge:
+                edge.close()
+            cl.close()
