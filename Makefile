@@ -46,7 +46,7 @@ SRCS    := $(wildcard bot/*.c alerts/*.c commands/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
 UNITS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all test unit emulator-selftest integration valgrind run bench clean
+.PHONY: all test layers unit emulator-selftest integration valgrind run bench clean
 all: $(BUILD)/opsbot
 
 $(BUILD)/opsbot: $(OBJS)
@@ -84,7 +84,9 @@ integration: $(BUILD)/opsbot integration-peers
 VALGRIND_TESTS := test_intake.test_malformed test_intake.test_cli_send \
 	test_delivery.test_resolved test_delivery.test_5xx \
 	test_delivery.test_chat_not_found test_commands.test_commands_registered \
-	test_commands.test_ack test_faults.test_sighup
+	test_commands.test_ack test_faults.test_sighup \
+	test_http.test_grafana test_http.test_bad_input \
+	test_metrics.test_figures
 comma := ,
 empty :=
 space := $(empty) $(empty)
@@ -98,7 +100,11 @@ valgrind: $(BUILD)/opsbot
 emulator-selftest:
 	@$(PYTHON) -m unittest -q tests/emulator/test_tgemu.py
 
-test: unit emulator-selftest integration
+# Leaves include no glue; one include style (docs/ARCHITECTURE.md).
+layers:
+	@sh tests/check_layers.sh
+
+test: layers unit emulator-selftest integration
 
 run: $(BUILD)/opsbot
 	@sh contrib/run.sh $(BUILD)/opsbot

@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "alert.h"
+#include "alerts/alert.h"
 #include "bot/url.h"
 #include "bot/utf8.h"
 #include "bot/util.h"
@@ -464,8 +464,10 @@ static int is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static const char *json_kind(const cJSON *v)
+const char *alert_json_kind(const cJSON *v)
 {
+	if (cJSON_IsObject(v))
+		return "an object";
 	if (cJSON_IsArray(v))
 		return "an array";
 	if (cJSON_IsString(v))
@@ -540,7 +542,7 @@ static int parse_json(const char *line, size_t len,
 		    "%s: not valid JSON (near byte %zu)", nm->json, off);
 	if (nm->object_only && !cJSON_IsObject(*root)) {
 		err_set(err, errlen, "%s: expected a JSON object (got %s)",
-		    nm->raw, json_kind(*root));
+		    nm->raw, alert_json_kind(*root));
 		goto bad;
 	}
 	for (i = off; i < len && is_space(line[i]); i++)
@@ -593,7 +595,7 @@ int alert_from_json(const cJSON *obj, struct alert *out, char *err,
 		err[0] = '\0';
 	if (obj == NULL || !cJSON_IsObject(obj))
 		return err_set(err, errlen, "alert: expected a JSON object "
-		    "(got %s)", obj != NULL ? json_kind(obj) : "nothing");
+		    "(got %s)", obj != NULL ? alert_json_kind(obj) : "nothing");
 	/* Always marked: strings of a tree from alert_json_parse() hold
 	 * NUL_MARK exactly where the JSON had a NUL, and nowhere else. */
 	return from_object(obj, 1, out, err, errlen);

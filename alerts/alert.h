@@ -123,4 +123,8 @@ const char *severity_name(enum severity s);
 /* Case-insensitive; -1 if unknown. */
 int severity_parse(const char *name);
 
+/* "an object", "an array", "a string", ...: what a JSON value is, for
+ * error messages. */
+const char *alert_json_kind(const struct cJSON *v);
+
 #endif

@@ -20,7 +20,7 @@
 
 #include "bot/url.h"
 #include "bot/util.h"
-#include "format.h"
+#include "alerts/format.h"
 
 #define FMT_PART_MAX (1u << 20)  /* bytes of markup in one part */
 #define FMT_DOC_MAX (16u << 20)  /* bytes of text and markup in a document */
@@ -31,9 +31,15 @@
 #define FMT_PACK_SOURCE_CHARS 40
 #define FMT_NOTE_ROOM 64         /* "\n… N more characters not shown" */
 #define FMT_PACK_HEAD_ROOM 40    /* "📦 <b>N alerts</b>\n" */
-/* A backlog deeper than this is a storm: one line per alert, so that 1,000
- * alerts fit in the ~17 messages a group takes per minute. */
-#define FMT_PACK_DENSE_AT 30
+/* The acked-by footer is kept free in every pack, and the late note's
+ * room in a late one, so that a re-render after an ack or a resolution
+ * (whose note says "delivered N min late") still fits. */
+#define FMT_PACK_NOTE_CHARS 48
+#define FMT_PACK_NOTE_ROOM (FMT_PACK_NOTE_CHARS + 8)
+#define FMT_PACK_ACKERS 3        /* names in the acked-by footer */
+#define FMT_PACK_ACKER_CHARS 24
+#define FMT_PACK_FOOT_ROOM (16 + FMT_PACK_ACKERS * (FMT_PACK_ACKER_CHARS + 2) + 20)
+#define FMT_PACK_DENSE_AT FORMAT_PACK_DENSE_AT
 #define FMT_DENSE_HEAD_CHARS 40
 #define FMT_DENSE_SOURCE_CHARS 20
 #define FMT_DENSE_FOOTER "\n<i>/alert ID shows one in full</i>"
@@ -428,6 +434,10 @@ static void fmt_foot(struct doc *d, const struct alert *a,
 	if (a->repeats > 0) {
 		snprintf(tmp, sizeof(tmp), " · repeated %d×", a->repeats);
 		doc_text(d, tmp);
+	}
+	if (x != NULL && x->late != NULL) {
+		doc_text(d, " · ⏰ ");
+		doc_text(d, x->late);
 	}
 	if (x != NULL && x->acked_by != NULL) {
 		doc_text(d, " · ☑️ acked by ");
@@ -982,14 +992,16 @@ static int fmt_esc_headline(struct buf *b, struct buf *tmp, const char *s,
  * field is cut, so a block stays far below TG_MAX_TEXT: 80 + 40 + 100
  * characters, at most 2 units each, plus a few dozen of decoration.
  */
-static int fmt_block(struct buf *b, struct buf *tmp, const struct alert *a,
-		     const char *prev_source, int dense)
+static int fmt_block(struct buf *b, struct buf *tmp,
+		     const struct pack_line *l, const char *prev_source,
+		     int dense)
 {
+	const struct alert *a = l->a;
 	const char *head = fmt_has(a->title) ? a->title :
 			   fmt_has(a->text) ? a->text : "alert";
 
-	if (buf_printf(b, "%s <b>", a->status == ALERT_RESOLVED ? "✅" :
-			format_marker(a->severity)) != 0 ||
+	if (buf_printf(b, "%s <b>", a->status == ALERT_RESOLVED ||
+		       l->resolved ? "✅" : format_marker(a->severity)) != 0 ||
 	    fmt_esc_headline(b, tmp, head, dense ? FMT_DENSE_HEAD_CHARS :
 			     FMT_HEAD_CHARS, NULL) != 0 ||
 	    buf_append(b, "</b>", 4) != 0)
@@ -1005,6 +1017,8 @@ static int fmt_block(struct buf *b, struct buf *tmp, const struct alert *a,
 	}
 	if (buf_printf(b, " #%lld", (long long)a->id) != 0)
 		return -1;
+	if (l->acked_by != NULL && buf_append(b, " ☑️", strlen(" ☑️")) != 0)
+		return -1;
 	/* Without a title the text's first line is already the headline. */
 	if (!dense && fmt_has(a->title) && fmt_has(a->text) &&
 	    strcmp(a->title, a->text) != 0) {
@@ -1016,11 +1030,67 @@ static int fmt_block(struct buf *b, struct buf *tmp, const struct alert *a,
 	return 0;
 }
 
+/* "☑️ acked by @a, @b and 2 more": the distinct names, in line order. */
+static int fmt_pack_ackers(struct buf *b, struct buf *tmp,
+			   const struct pack_line *lines, size_t n)
+{
+	const char *names[FMT_PACK_ACKERS];
+	size_t k, j, nn = 0, more = 0;
+
+	for (k = 0; k < n; k++) {
+		if (lines[k].acked_by == NULL)
+			continue;
+		for (j = 0; j < nn; j++)
+			if (strcmp(names[j], lines[k].acked_by) == 0)
+				break;
+		if (j < nn)
+			continue;
+		if (nn < FMT_PACK_ACKERS)
+			names[nn++] = lines[k].acked_by;
+		else
+			more++;
+	}
+	if (nn == 0)
+		return 0;
+	if (buf_append(b, "\n☑️ acked by ", strlen("\n☑️ acked by ")) != 0)
+		return -1;
+	for (j = 0; j < nn; j++) {
+		if (j > 0 && buf_append(b, ", ", 2) != 0)
+			return -1;
+		if (fmt_esc_headline(b, tmp, names[j], FMT_PACK_ACKER_CHARS,
+				     NULL) != 0)
+			return -1;
+	}
+	return more ? buf_printf(b, " and %zu more", more) : 0;
+}
+
 size_t format_pack(const struct alert *const *alerts, size_t n, char **out)
+{
+	struct pack_opts o = { .dense = n > FMT_PACK_DENSE_AT };
+	struct pack_line *l = calloc(n ? n : 1, sizeof(*l));
+	size_t k;
+
+	*out = NULL;
+	if (l == NULL)
+		return 0;
+	for (k = 0; k < n; k++)
+		l[k].a = alerts[k];
+	k = format_pack_lines(l, n, &o, out);
+	free(l);
+	return k;
+}
+
+size_t format_pack_lines(const struct pack_line *lines, size_t n,
+			 const struct pack_opts *o, char **out)
 {
 	struct buf body, blk, tmp, msg;
 	const char *prev = NULL;
 	size_t k, units = 0, u, count = 0;
+	int dense = o != NULL && o->dense;
+	int late = o != NULL && fmt_has(o->late);
+	size_t room = TG_MAX_TEXT - FMT_PACK_HEAD_ROOM - FMT_PACK_FOOT_ROOM -
+		      (late ? FMT_PACK_NOTE_ROOM : 0) -
+		      (dense ? FMT_DENSE_FOOTER_UNITS : 0);
 
 	*out = NULL;
 	if (n == 0)
@@ -1029,13 +1099,9 @@ size_t format_pack(const struct alert *const *alerts, size_t n, char **out)
 	buf_init(&blk, FMT_PART_MAX);
 	buf_init(&tmp, FMT_PART_MAX);
 	buf_init(&msg, FMT_PART_MAX);
-	int dense = n > FMT_PACK_DENSE_AT;
-	size_t room = TG_MAX_TEXT - FMT_PACK_HEAD_ROOM -
-		      (dense ? FMT_DENSE_FOOTER_UNITS : 0);
-
 	for (k = 0; k < n; k++) {
 		buf_reset(&blk);
-		if (fmt_block(&blk, &tmp, alerts[k], k ? prev : NULL,
+		if (fmt_block(&blk, &tmp, &lines[k], k ? prev : NULL,
 			      dense) != 0)
 			goto out;
 		u = 1 + tg_visible_len(blk.data, blk.len);
@@ -1045,12 +1111,20 @@ size_t format_pack(const struct alert *const *alerts, size_t n, char **out)
 		    buf_append(&body, blk.data, blk.len) != 0)
 			goto out;
 		units += u;
-		prev = alerts[k]->source;
+		prev = lines[k].a->source;
 	}
-	if (buf_printf(&msg, "📦 <b>%zu alert%s</b>", k, k == 1 ? "" : "s") ||
-	    buf_append(&msg, body.data, body.len) != 0 ||
+	if (buf_printf(&msg, "📦 <b>%zu alert%s</b>", k, k == 1 ? "" : "s"))
+		goto out;
+	if (late &&
+	    (buf_append(&msg, "\n<i>⏰ ", strlen("\n<i>⏰ ")) != 0 ||
+	     fmt_esc_headline(&msg, &tmp, o->late, FMT_PACK_NOTE_CHARS,
+			      NULL) != 0 ||
+	     buf_append(&msg, "</i>", 4) != 0))
+		goto out;
+	if (buf_append(&msg, body.data, body.len) != 0 ||
 	    (dense && buf_append(&msg, FMT_DENSE_FOOTER,
-				 strlen(FMT_DENSE_FOOTER)) != 0))
+				 strlen(FMT_DENSE_FOOTER)) != 0) ||
+	    fmt_pack_ackers(&msg, &tmp, lines, k) != 0)
 		goto out;
 	*out = msg.data;
 	msg.data = NULL;

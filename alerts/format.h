@@ -12,11 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "alert.h"
+#include "alerts/alert.h"
 #include "bot/utf8.h" /* utf16_len */
 
 #define TG_MAX_TEXT 4096 /* UTF-16 code units after entity parsing */
 #define FORMAT_MAX_PARTS 16
+/* A pack of more alerts than this is a storm: one line per alert, so that
+ * 1,000 alerts fit in the ~17 messages a group takes per minute. */
+#define FORMAT_PACK_DENSE_AT 30
 
 /* Facts about an alert that live outside it (acks, state) and affect how
  * it is shown. Zero-initialise for "none". */
@@ -26,6 +29,8 @@ struct format_extra {
 	int resolved;           /* 1: the alert was resolved (edit of original) */
 	int64_t resolved_at;    /* wall ms */
 	int muted;              /* shown as muted in listings */
+	const char *late;       /* "fired 12:03, 14 min ago": shown in the
+				   footer of an alert delivered late; NULL */
 };
 
 /* The severity's marker emoji (e.g. "🔴" for critical); never NULL. */
@@ -54,6 +59,28 @@ int format_alert_plain(const struct alert *a, const struct format_extra *x,
  * shortened if needed) and the message in *out (caller frees); 0 with
  * *out NULL only when out of memory. */
 size_t format_pack(const struct alert *const *alerts, size_t n, char **out);
+
+/* One line of a pack, with what happened to its alert since. */
+struct pack_line {
+	const struct alert *a;
+	int resolved;          /* shown as resolved (✅) */
+	const char *acked_by;  /* NULL: not acked */
+};
+
+struct pack_opts {
+	int dense;             /* storm layout: one short line per alert */
+	const char *late;      /* note under the header, e.g. "fired 12:03,
+				  14 min ago"; NULL for none */
+};
+
+/* format_pack with per-line marks and options: the same blocks (a
+ * resolved line shows ✅, an acked one ☑️), a "☑️ acked by ..." footer
+ * when any line is acked. Room for the footer and the note is always
+ * kept, so the same alerts re-rendered after an ack or a resolution
+ * still fit in one message. Same return and ownership as format_pack.
+ * format_pack(a, n) is this with dense = n > 30. */
+size_t format_pack_lines(const struct pack_line *lines, size_t n,
+			 const struct pack_opts *o, char **out);
 
 /* Splits an already rendered Telegram-HTML message (a template's output)
  * into parts exactly as format_alert splits its own layout: at line

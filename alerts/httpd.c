@@ -34,9 +34,15 @@
 #define DEF_MAX_HEADER (16 * 1024)
 #define DEF_MAX_CONNS  64
 #define DEF_TIMEOUT_S  10
+#define DEF_REQUEST_TIMEOUT_S 30
 #define MAX_CONNS_CAP  65536
 /* MHD_run passes made by httpd_close() to send the 503s it queued. */
 #define CLOSE_FLUSH_RUNS 4
+/* MHD_run passes per httpd_handle() while MHD says it has more to do at
+ * once (timeout 0): with edge-triggered epoll a connection stays on MHD's
+ * ready list until a read returns EAGAIN, which takes a pass or two after
+ * each answer. Each would otherwise cost a whole loop turn. */
+#define HANDLE_RUNS_MAX 4
 
 enum req_state {
 	REQ_READING,   /* headers admitted; body arriving */
@@ -54,6 +60,7 @@ struct httpd_req {
 	char *body;       /* NUL-terminated; len bytes */
 	size_t len, cap;
 	size_t drained;   /* bytes discarded in REQ_DRAINING */
+	int64_t started;  /* mono ms the headers were in */
 	/* the stored answer (REQ_ANSWERED) */
 	int status;
 	char *ctype, *resp;
@@ -66,6 +73,8 @@ struct httpd {
 	char *token;      /* NULL = none; zeroed before free */
 	size_t toklen;
 	size_t max_body;
+	int64_t request_ms;       /* body time limit */
+	int64_t now;              /* the clock of the last httpd_handle */
 	httpd_request_fn fn;
 	void *arg;
 	struct httpd_req *parked; /* doubly linked, unordered */
@@ -213,6 +222,7 @@ static enum MHD_Result httpd_first(struct httpd *h, struct MHD_Connection *c,
 	r->h = h;
 	r->conn = c;
 	r->state = REQ_READING;
+	r->started = h->now;
 	*con_cls = r; /* freed by httpd_completed() */
 
 	post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
@@ -264,6 +274,10 @@ static enum MHD_Result httpd_take(struct httpd_req *r, const char *data,
 	char *p;
 
 	*size = 0;
+	if (r->h->now - r->started > r->h->request_ms) {
+		r->h->st.rejected_other++;
+		return MHD_NO; /* trickling: close, no answer */
+	}
 	if (r->state == REQ_DRAINING) {
 		/* A sender that keeps going past twice the limit is not
 		 * worth an answer. */
@@ -515,6 +529,8 @@ static void httpd_defaults(struct httpd_opts *o)
 		o->max_conns = MAX_CONNS_CAP;
 	if (o->timeout_s == 0)
 		o->timeout_s = DEF_TIMEOUT_S;
+	if (o->request_timeout_s == 0)
+		o->request_timeout_s = DEF_REQUEST_TIMEOUT_S;
 }
 
 int httpd_open(struct httpd **out, const struct httpd_opts *opts,
@@ -545,6 +561,7 @@ int httpd_open(struct httpd **out, const struct httpd_opts *opts,
 	h->fn = fn;
 	h->arg = arg;
 	h->max_body = o->max_body;
+	h->request_ms = (int64_t)o->request_timeout_s * 1000;
 	h->due = INT64_MAX;
 	if (o->token != NULL && *o->token != '\0') {
 		h->toklen = strlen(o->token);
@@ -631,8 +648,14 @@ void httpd_handle(struct httpd *h, const struct pollfd *fds, size_t n,
 	if (!ready && !h->kick && now < h->due)
 		return;
 	h->kick = 0;
-	MHD_run(h->d);
-	h->due = httpd_mhd_due(h, now);
+	h->now = now;
+	for (int i = 0; i < HANDLE_RUNS_MAX; i++) {
+		MHD_run(h->d);
+		h->due = httpd_mhd_due(h, now);
+		/* A callback's answer needs the commit first: stop. */
+		if (h->due > now || h->kick)
+			break;
+	}
 }
 
 int64_t httpd_next_deadline(struct httpd *h, int64_t now)

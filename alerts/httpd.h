@@ -44,6 +44,9 @@ struct httpd_opts {
 				 listen backlog (as long as this) [64] */
 	unsigned timeout_s;   /* a connection idle this long (mid-request
 				 or between requests) is closed [10] */
+	unsigned request_timeout_s; /* a body still arriving this long after
+				 its headers: the connection is closed, so
+				 a trickling client cannot hold a slot [30] */
 };
 
 struct httpd;

@@ -2,7 +2,7 @@
  * route.c - routing alerts to chats by source, severity and labels, and
  * picking the template of a delivery. See route.h.
  */
-#include "route.h"
+#include "alerts/route.h"
 
 #include <cjson/cJSON.h>
 #include <fnmatch.h>
@@ -166,8 +166,7 @@ int route_format(const struct config *cfg, const struct alert *a,
 	 * layout. */
 	if (text != NULL)
 		t = template_compile(text, strlen(text), "template", 1, NULL, 0);
-	n = plain ? format_alert_template_plain(t, a, x, parts, max) :
-		    format_alert_template(t, a, x, parts, max);
+	n = format_alert_template(t, a, x, plain, parts, max);
 	template_free(t);
 	return n;
 }

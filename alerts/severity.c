@@ -4,7 +4,7 @@
  */
 #include <strings.h>
 
-#include "alert.h"
+#include "alerts/alert.h"
 
 static const char *const sev_names[SEV_COUNT] = {
 	"critical", "error", "warning", "info", "debug"

@@ -7,12 +7,14 @@
  * Indexes are chosen for a queue of a million due deliveries: the
  * dispatcher's questions (what is due next, which chats have work, the
  * next batch of one chat) are each answered by one index seek, never by a
- * scan. Commands (stats, retry_now) may scan; they are rare.
+ * scan; so are /status's counts (kept by triggers, schema v4). Only
+ * /retry_now of everything may scan; it is rare.
  */
-#include "store.h"
+#include "alerts/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +42,15 @@
 #define SQL_MUTED	"5"
 #define SQL_SUPPRESSED	"6"
 #define SQL_FIRING	"0"
+#define SQL_DF_PACKED	"4"
 #define SQL_RESOLVED	"1"
+#define SQL_COUNT_ALERTS "100" /* counts.k of the alerts row */
+#define COUNT_K_ALERTS 100
 _Static_assert(DS_PENDING == 0 && DS_SENDING == 1 && DS_SENT == 2 &&
 	       DS_RETRYING == 3 && DS_FAILED == 4 && DS_MUTED == 5 &&
 	       DS_SUPPRESSED == 6 && DS_COUNT == 7,
 	       "SQL_<state> literals must match enum delivery_state");
+_Static_assert(DF_PACKED == 4, "SQL_DF_PACKED must match DF_PACKED");
 _Static_assert(ALERT_FIRING == 0 && ALERT_RESOLVED == 1,
 	       "SQL_FIRING / SQL_RESOLVED must match enum alert_status");
 
@@ -120,6 +126,66 @@ static const char schema_v1[] =
 static const char schema_v2[] =
 	"ALTER TABLE alerts ADD COLUMN meta TEXT;";
 
+/* v3: the rows of one packed message (store_pack_rows: a press of a
+ * pack's buttons, a resolution editing its pack). */
+static const char schema_v3[] =
+	"CREATE INDEX deliveries_message ON deliveries(chat_id, message_id)"
+	" WHERE message_id IS NOT NULL;";
+
+/*
+ * v4: facts kept as the rows change instead of counted when asked, and
+ * what a restart must not forget.
+ * - counts: deliveries per state (k = state) and alerts (k = 100), kept
+ *   exact in the same transaction as the change (a rollback takes the
+ *   count back with it); /status reads 8 rows, not a million. Inserts
+ *   are counted by the store itself, once per turn (store_commit): a
+ *   trigger per inserted row cost a third of the intake rate. State
+ *   changes and deletes, rarer, are counted by triggers.
+ * - sent_minutes: deliveries sent per wall-clock minute (sent_at), for
+ *   "sent in the last hour/day": at most 1440 rows read.
+ * - blocks: 429 blocks (chat 0: all) until a wall-clock time, honoured
+ *   after a restart.
+ * - deliveries.parts_sent: parts of a long alert already in the chat
+ *   (with the first one's message_id), so a restart resumes after them.
+ * - alerts_*_peer: the repeat and resolve lookups per sender (key scope
+ *   "uid"); deliveries_chat: /alerts in a group lists what went there.
+ */
+static const char schema_v4[] =
+	"CREATE TABLE counts (k INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
+	"INSERT INTO counts (k, n) VALUES (0, 0), (1, 0), (2, 0), (3, 0),"
+	" (4, 0), (5, 0), (6, 0), (" SQL_COUNT_ALERTS ", 0);"
+	"UPDATE counts SET n = (SELECT COUNT(*) FROM deliveries d"
+	" WHERE d.state = counts.k) WHERE k < " SQL_COUNT_ALERTS ";"
+	"UPDATE counts SET n = (SELECT COUNT(*) FROM alerts)"
+	" WHERE k = " SQL_COUNT_ALERTS ";"
+	"CREATE TRIGGER deliveries_count_del AFTER DELETE ON deliveries BEGIN"
+	" UPDATE counts SET n = n - 1 WHERE k = old.state; END;"
+	"CREATE TRIGGER deliveries_count_upd AFTER UPDATE OF state"
+	" ON deliveries WHEN old.state <> new.state BEGIN"
+	" UPDATE counts SET n = n - 1 WHERE k = old.state;"
+	" UPDATE counts SET n = n + 1 WHERE k = new.state; END;"
+	"CREATE TRIGGER alerts_count_del AFTER DELETE ON alerts BEGIN"
+	" UPDATE counts SET n = n - 1 WHERE k = " SQL_COUNT_ALERTS "; END;"
+	"CREATE TABLE sent_minutes (m INTEGER PRIMARY KEY,"
+	" n INTEGER NOT NULL);"
+	"INSERT INTO sent_minutes (m, n) SELECT sent_at / 60000, COUNT(*)"
+	" FROM deliveries WHERE sent_at IS NOT NULL GROUP BY 1;"
+	"CREATE TRIGGER deliveries_sent_count AFTER UPDATE OF sent_at"
+	" ON deliveries WHEN new.sent_at IS NOT NULL"
+	" AND new.sent_at IS NOT old.sent_at BEGIN"
+	" INSERT INTO sent_minutes (m, n) VALUES (new.sent_at / 60000, 1)"
+	" ON CONFLICT (m) DO UPDATE SET n = n + 1; END;"
+	"CREATE TABLE blocks (chat INTEGER PRIMARY KEY,"
+	" until INTEGER NOT NULL);"
+	"ALTER TABLE deliveries ADD COLUMN"
+	" parts_sent INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX alerts_firing_peer ON alerts(key, peer_uid, id)"
+	" WHERE key IS NOT NULL AND status = " SQL_FIRING
+	" AND repeat_of IS NULL;"
+	"CREATE INDEX alerts_resolved_peer ON alerts(key, peer_uid, id)"
+	" WHERE key IS NOT NULL AND status = " SQL_RESOLVED ";"
+	"CREATE INDEX deliveries_chat ON deliveries(chat_id, alert_id);";
+
 /* v6 (renumbered at merge): the Alertmanager silences opsbot created,
  * so /mutes and /unmute can find them again. */
 static const char schema_v6[] =
@@ -139,6 +205,8 @@ static const char schema_v6[] =
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
+	schema_v4,
 	schema_v6,
 };
 
@@ -148,8 +216,9 @@ static const char *const migrations[] = {
  * read_delivery()/read_alert() can read them by position. */
 #define DELIV_COLS \
 	"d.alert_id, d.chat_id, d.thread_id, d.state, d.flags, d.attempts," \
-	" d.due_at, d.message_id, d.sent_at, d.updated_at, d.last_error"
-#define DELIV_NCOLS 11
+	" d.due_at, d.message_id, d.sent_at, d.updated_at, d.last_error," \
+	" d.parts_sent"
+#define DELIV_NCOLS 12
 #define ALERT_COLS \
 	"a.id, a.received_at, a.severity, a.status, a.source, a.title," \
 	" a.text, a.key, a.url, a.labels, a.peer_uid, a.peer_pid, a.repeats," \
@@ -169,6 +238,7 @@ enum stmt_id {
 	S_ALERT_DELETE,
 	S_DELIV_INSERT,
 	S_LAST_FIRING,
+	S_LAST_FIRING_PEER,
 	S_BUMP_REPEAT,
 	S_NEXT_DUE_CHAT,
 	S_NEXT_CHAT,
@@ -177,9 +247,14 @@ enum stmt_id {
 	S_MIGRATE_MOVE,
 	S_MIGRATE_DROP,
 	S_ORIG_DELIV,
+	S_ORIG_DELIV_PEER,
 	S_ALERT_GET,
 	S_DELIVERIES,
 	S_RECENT,
+	S_RECENT_CHAT,
+	S_PACK_ROWS,
+	S_QUEUE_SEV,
+	S_QUEUE_SRC,
 	S_STATS_STATES,
 	S_STATS_ALERTS,
 	S_STATS_OLDEST,
@@ -199,6 +274,11 @@ enum stmt_id {
 	S_MUTE_HOLD,
 	S_KV_GET,
 	S_KV_SET,
+	S_COUNT_ADD,
+	S_BLOCK_SET,
+	S_BLOCKS,
+	S_BLOCKS_EXPIRE,
+	S_SENT_EXPIRE,
 	S_PRUNE,
 	S_COUNT
 };
@@ -224,13 +304,29 @@ static const char *const stmt_sql[S_COUNT] = {
 	/* The newest original first (LIMIT 1 in the subquery), then the
 	 * resolve check once: older originals are behind a resolve too. */
 	[S_LAST_FIRING] =
-		"SELECT f.id, f.received_at, f.acked_by IS NOT NULL FROM"
-		" (SELECT id, received_at, acked_by FROM alerts"
+		"SELECT f.id, f.received_at, f.acked_by IS NOT NULL,"
+		" f.severity FROM"
+		" (SELECT id, received_at, acked_by, severity FROM alerts"
+		"  INDEXED BY alerts_firing"
 		"  WHERE key = ?1 AND status = " SQL_FIRING
 		" AND repeat_of IS NULL"
 		"  ORDER BY id DESC LIMIT 1) f"
-		" WHERE NOT EXISTS (SELECT 1 FROM alerts r WHERE r.key = ?1"
+		" WHERE NOT EXISTS (SELECT 1 FROM alerts r"
+		"  INDEXED BY alerts_resolved WHERE r.key = ?1"
 		"  AND r.status = " SQL_RESOLVED " AND r.id > f.id)",
+	/* The same within one sender's keys (key scope "uid"). */
+	[S_LAST_FIRING_PEER] =
+		"SELECT f.id, f.received_at, f.acked_by IS NOT NULL,"
+		" f.severity FROM"
+		" (SELECT id, received_at, acked_by, severity FROM alerts"
+		"  INDEXED BY alerts_firing_peer"
+		"  WHERE key = ?1 AND peer_uid = ?2 AND status = " SQL_FIRING
+		" AND repeat_of IS NULL"
+		"  ORDER BY id DESC LIMIT 1) f"
+		" WHERE NOT EXISTS (SELECT 1 FROM alerts r"
+		"  INDEXED BY alerts_resolved_peer WHERE r.key = ?1"
+		"  AND r.peer_uid = ?2 AND r.status = " SQL_RESOLVED
+		" AND r.id > f.id)",
 	[S_BUMP_REPEAT] =
 		"UPDATE alerts SET repeats = repeats + 1 WHERE id = ?",
 	[S_NEXT_DUE_CHAT] =
@@ -254,35 +350,69 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DELIV_UPDATE] =
 		"UPDATE deliveries SET thread_id = ?3, state = ?4, flags = ?5,"
 		" attempts = ?6, due_at = ?7, message_id = ?8, sent_at = ?9,"
-		" updated_at = ?10, last_error = ?11"
+		" updated_at = ?10, last_error = ?11, parts_sent = ?12"
 		" WHERE alert_id = ?1 AND chat_id = ?2",
 	[S_MIGRATE_MOVE] =
 		"UPDATE OR IGNORE deliveries SET chat_id = ?2"
 		" WHERE chat_id = ?1",
 	[S_MIGRATE_DROP] = "DELETE FROM deliveries WHERE chat_id = ?1",
 	[S_ORIG_DELIV] =
-		"SELECT " DELIV_COLS " FROM alerts a"
+		"SELECT " DELIV_COLS " FROM alerts a INDEXED BY alerts_firing"
 		" JOIN deliveries d ON d.alert_id = a.id AND d.chat_id = ?2"
 		" WHERE a.key = ?1 AND a.status = " SQL_FIRING
 		" AND a.repeat_of IS NULL"
+		" AND a.id < ?3 AND d.message_id IS NOT NULL"
+		" ORDER BY a.id DESC LIMIT 1",
+	[S_ORIG_DELIV_PEER] =
+		"SELECT " DELIV_COLS " FROM alerts a"
+		" INDEXED BY alerts_firing_peer"
+		" JOIN deliveries d ON d.alert_id = a.id AND d.chat_id = ?2"
+		" WHERE a.key = ?1 AND a.peer_uid = ?4"
+		" AND a.status = " SQL_FIRING " AND a.repeat_of IS NULL"
 		" AND a.id < ?3 AND d.message_id IS NOT NULL"
 		" ORDER BY a.id DESC LIMIT 1",
 	[S_ALERT_GET] = "SELECT " ALERT_COLS " FROM alerts a WHERE a.id = ?",
 	[S_DELIVERIES] =
 		"SELECT " DELIV_COLS " FROM deliveries d WHERE d.alert_id = ?"
 		" ORDER BY d.chat_id LIMIT ?",
+	/* ?3: a source glob (fnmatch, see store_open), NULL for any. */
 	[S_RECENT] =
 		"SELECT " ALERT_COLS " FROM alerts a"
-		" WHERE ?1 < 0 OR a.severity <= ?1 ORDER BY a.id DESC LIMIT ?2",
-	/* One pass, no GROUP BY: grouping a million rows needs a sorter,
-	 * and memory must not grow with the queue. */
+		" WHERE (?1 < 0 OR a.severity <= ?1)"
+		" AND (?3 IS NULL OR opsbot_fnmatch(?3, a.source))"
+		" ORDER BY a.id DESC LIMIT ?2",
+	/* The same among alerts with a delivery to one chat ?4 (routed
+	 * there), newest first: a walk down deliveries_chat. */
+	[S_RECENT_CHAT] =
+		"SELECT " ALERT_COLS " FROM deliveries d"
+		" INDEXED BY deliveries_chat"
+		" CROSS JOIN alerts a ON a.id = d.alert_id"
+		" WHERE d.chat_id = ?4 AND (?1 < 0 OR a.severity <= ?1)"
+		" AND (?3 IS NULL OR opsbot_fnmatch(?3, a.source))"
+		" ORDER BY d.alert_id DESC LIMIT ?2",
+	/* A pack's rows in the order it lists them (store_due's). */
+	[S_PACK_ROWS] =
+		"SELECT " DELIV_COLS " FROM deliveries d"
+		" WHERE d.chat_id = ?1 AND d.message_id = ?2"
+		" AND (d.flags & " SQL_DF_PACKED ") != 0"
+		" ORDER BY d.severity, d.alert_id LIMIT ?3",
+	/* The storm summary looks at the first ?3 due rows only: memory and
+	 * time must not grow with the queue. */
+	[S_QUEUE_SEV] =
+		"SELECT severity, COUNT(*) FROM (SELECT severity FROM"
+		" deliveries WHERE chat_id = ?1 AND due_at IS NOT NULL"
+		" AND due_at <= ?2 LIMIT ?3) GROUP BY severity",
+	[S_QUEUE_SRC] =
+		"SELECT COALESCE(a.source, ''), COUNT(*) AS n FROM (SELECT"
+		" alert_id FROM deliveries WHERE chat_id = ?1"
+		" AND due_at IS NOT NULL AND due_at <= ?2 LIMIT ?3) q"
+		" JOIN alerts a ON a.id = q.alert_id"
+		" GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?4",
+	/* Counts kept by the v4 triggers: a few rows, never a scan. */
 	[S_STATS_STATES] =
-		"SELECT SUM(state = " SQL_PENDING "),"
-		" SUM(state = " SQL_SENDING "), SUM(state = " SQL_SENT "),"
-		" SUM(state = " SQL_RETRYING "), SUM(state = " SQL_FAILED "),"
-		" SUM(state = " SQL_MUTED "), SUM(state = " SQL_SUPPRESSED ")"
-		" FROM deliveries",
-	[S_STATS_ALERTS] = "SELECT COUNT(*) FROM alerts",
+		"SELECT k, n FROM counts WHERE k < " SQL_COUNT_ALERTS,
+	[S_STATS_ALERTS] =
+		"SELECT n FROM counts WHERE k = " SQL_COUNT_ALERTS,
 	/* Per (chat, severity), the first alert of the queue: an index
 	 * seek each, see store_stats. */
 	[S_STATS_OLDEST] =
@@ -290,11 +420,12 @@ static const char *const stmt_sql[S_COUNT] = {
 		" AND severity = ?2 AND due_at IS NOT NULL",
 	[S_RECEIVED_AT] = "SELECT received_at FROM alerts WHERE id = ?",
 	[S_STATS_RETRY] =
-		"SELECT MIN(due_at) FROM deliveries"
+		"SELECT MIN(due_at) FROM deliveries INDEXED BY deliveries_retry"
 		" WHERE state = " SQL_RETRYING,
+	/* Per minute: "the last hour" is the last 60 whole minutes. */
 	[S_STATS_SENT] =
-		"SELECT COALESCE(SUM(sent_at > ?1), 0), COUNT(*)"
-		" FROM deliveries WHERE sent_at IS NOT NULL AND sent_at > ?2",
+		"SELECT COALESCE(SUM(CASE WHEN m > ?1 THEN n END), 0),"
+		" COALESCE(SUM(n), 0) FROM sent_minutes WHERE m > ?2",
 	[S_STATS_BYTES] =
 		"SELECT p.page_count * s.page_size"
 		" FROM pragma_page_count() p, pragma_page_size() s",
@@ -327,6 +458,17 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_KV_SET] =
 		"INSERT INTO kv (k, v) VALUES (?1, ?2)"
 		" ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+	/* A block only extends (as in the rate limiter). */
+	[S_BLOCK_SET] =
+		"INSERT INTO blocks (chat, until) VALUES (?1, ?2)"
+		" ON CONFLICT (chat) DO UPDATE SET"
+		" until = MAX(until, excluded.until)",
+	[S_BLOCKS] =
+		"SELECT chat, until FROM blocks WHERE until > ?1"
+		" ORDER BY chat LIMIT ?2",
+	[S_COUNT_ADD] = "UPDATE counts SET n = n + ?2 WHERE k = ?1",
+	[S_BLOCKS_EXPIRE] = "DELETE FROM blocks WHERE until <= ?1",
+	[S_SENT_EXPIRE] = "DELETE FROM sent_minutes WHERE m < ?1",
 	[S_PRUNE] =
 		"DELETE FROM alerts WHERE id IN (SELECT a.id FROM alerts a"
 		" WHERE a.received_at < ?1 AND NOT EXISTS (SELECT 1 FROM"
@@ -341,6 +483,12 @@ struct store {
 	/* SQLite rolled the open transaction back on its own (I/O error,
 	 * disk full): the next commit must fail, whatever came after. */
 	int txn_lost;
+	/* The last commit that had something to write failed. */
+	int commit_failed;
+	/* Rows inserted in this transaction, not yet in counts: deliveries
+	 * per state, then alerts (index DS_COUNT). */
+	int64_t inserted[DS_COUNT + 1];
+	int64_t inserted_at_sp[DS_COUNT + 1]; /* at store_savepoint */
 	sqlite3_stmt *stmt[S_COUNT];
 	char errmsg[512];
 };
@@ -479,6 +627,7 @@ static void read_delivery(sqlite3_stmt *s, int c, struct delivery *d)
 	d->sent_at = sqlite3_column_int64(s, c + 8);
 	d->updated_at = sqlite3_column_int64(s, c + 9);
 	col_copy(s, c + 10, d->last_error, sizeof(d->last_error));
+	d->parts_sent = sqlite3_column_int(s, c + 11);
 }
 
 /* Loads ALERT_COLS starting at column c. On -1 (out of memory) a holds
@@ -708,6 +857,30 @@ static int reset_sending(struct store *st, int64_t now)
 	return store_commit(st);
 }
 
+/* opsbot_fnmatch(pattern, text): 1 when fnmatch(3) matches, as mutes
+ * and routes do; a NULL text is the empty source. */
+static void sql_fnmatch(sqlite3_context *ctx, int argc, sqlite3_value **v)
+{
+	const char *pat = (const char *)sqlite3_value_text(v[0]);
+	const char *txt = (const char *)sqlite3_value_text(v[1]);
+
+	(void)argc;
+	sqlite3_result_int(ctx, pat != NULL &&
+			   fnmatch(pat, txt ? txt : "", 0) == 0);
+}
+
+static int add_functions(sqlite3 *db, char *err, size_t errlen,
+			 const char *path)
+{
+	if (sqlite3_create_function(db, "opsbot_fnmatch", 2, SQLITE_UTF8 |
+				    SQLITE_DETERMINISTIC, NULL, sql_fnmatch,
+				    NULL, NULL) == SQLITE_OK)
+		return 0;
+	snprintf(err, errlen, "cannot open store %s: %s", path,
+		 sqlite3_errmsg(db));
+	return -1;
+}
+
 int store_open(struct store **out, const char *path, int64_t now, char *err,
 	       size_t errlen)
 {
@@ -744,6 +917,7 @@ int store_open(struct store **out, const char *path, int64_t now, char *err,
 	sqlite3_extended_result_codes(st->db, 1);
 	if (configure(st->db, err, errlen, path) != 0 ||
 	    migrate(st->db, path, err, errlen) != 0 ||
+	    add_functions(st->db, err, errlen, path) != 0 ||
 	    prepare_all(st, path, err, errlen) != 0)
 		goto bad;
 	if (reset_sending(st, now) != 0) {
@@ -791,14 +965,35 @@ int store_begin(struct store *st)
 	return 0;
 }
 
+/* Adds the transaction's inserts to counts (before its COMMIT). */
+static int counts_flush(struct store *st)
+{
+	sqlite3_stmt *s = st->stmt[S_COUNT_ADD];
+
+	for (int k = 0; k <= DS_COUNT; k++) {
+		if (st->inserted[k] == 0)
+			continue;
+		sqlite3_bind_int(s, 1, k == DS_COUNT ? COUNT_K_ALERTS : k);
+		sqlite3_bind_int64(s, 2, st->inserted[k]);
+		if (exec_stmt(st, S_COUNT_ADD, "counting inserts") != 0)
+			return -1;
+		st->inserted[k] = 0;
+	}
+	return 0;
+}
+
 int store_commit(struct store *st)
 {
 	if (!st->in_txn)
 		return 0;
+	if (!st->txn_lost && !sqlite3_get_autocommit(st->db) &&
+	    counts_flush(st) != 0)
+		st->txn_lost = 1;
 	if (st->txn_lost || sqlite3_get_autocommit(st->db)) {
 		snprintf(st->errmsg, sizeof(st->errmsg), "commit: the"
 			 " transaction was rolled back after an earlier error");
 		store_rollback(st);
+		st->commit_failed = 1;
 		return -1;
 	}
 	if (exec_stmt(st, S_COMMIT, "commit") != 0) {
@@ -808,9 +1003,11 @@ int store_commit(struct store *st)
 		memcpy(msg, st->errmsg, sizeof(msg));
 		store_rollback(st);
 		memcpy(st->errmsg, msg, sizeof(msg));
+		st->commit_failed = 1;
 		return -1;
 	}
 	st->in_txn = 0;
+	st->commit_failed = 0;
 	return 0;
 }
 
@@ -820,6 +1017,7 @@ void store_rollback(struct store *st)
 		exec_stmt(st, S_ROLLBACK, "rollback");
 	st->in_txn = 0;
 	st->txn_lost = 0;
+	memset(st->inserted, 0, sizeof(st->inserted));
 }
 
 int store_in_txn(const struct store *st)
@@ -842,6 +1040,8 @@ int store_savepoint(struct store *st)
 {
 	if (store_begin(st) != 0)
 		return -1;
+	/* inserts counted since, taken back if it is rolled back */
+	memcpy(st->inserted_at_sp, st->inserted, sizeof(st->inserted));
 	return exec_sql(st, "SAVEPOINT request", "savepoint");
 }
 
@@ -856,6 +1056,7 @@ void store_savepoint_rollback(struct store *st)
 
 	/* Keep the error that made the caller give up. */
 	memcpy(msg, st->errmsg, sizeof(msg));
+	memcpy(st->inserted, st->inserted_at_sp, sizeof(st->inserted));
 	if (sqlite3_get_autocommit(st->db) ||
 	    exec_sql(st, "ROLLBACK TO request", "rollback to") != 0 ||
 	    exec_sql(st, "RELEASE request", "release") != 0)
@@ -881,6 +1082,8 @@ static int insert_deliveries(struct store *st, const struct alert *a,
 		sqlite3_bind_int(s, 7, (int)a->severity);
 		if (exec_stmt(st, S_DELIV_INSERT, "inserting delivery") != 0)
 			return -1;
+		/* OR IGNORE: a duplicate destination inserted nothing */
+		st->inserted[state] += sqlite3_changes(st->db);
 	}
 	return 0;
 }
@@ -910,6 +1113,9 @@ int store_alert_insert(struct store *st, struct alert *a,
 	if (exec_stmt(st, S_ALERT_INSERT, "inserting alert") != 0)
 		return -1;
 	a->id = sqlite3_last_insert_rowid(st->db);
+	/* Counted now: if it is taken out again below, the delete triggers
+	 * count that. */
+	st->inserted[DS_COUNT]++;
 	if (insert_deliveries(st, a, dests, ndests, state) == 0)
 		return 0;
 	/* Take the half-written alert out again (its deliveries cascade)
@@ -923,18 +1129,22 @@ int store_alert_insert(struct store *st, struct alert *a,
 	return -1;
 }
 
-int store_last_firing(struct store *st, const char *key, int64_t *id,
-		      int64_t *received_at, int *acked)
+int store_last_firing(struct store *st, const char *key, int64_t peer,
+		      struct firing *out)
 {
-	sqlite3_stmt *s = st->stmt[S_LAST_FIRING];
+	int id = peer == STORE_ANY_PEER ? S_LAST_FIRING : S_LAST_FIRING_PEER;
+	sqlite3_stmt *s = st->stmt[id];
 	int rc;
 
 	bind_str(s, 1, key);
+	if (id == S_LAST_FIRING_PEER)
+		sqlite3_bind_int64(s, 2, peer);
 	if ((rc = step_one(st, s, "looking up firing key")) != 1)
 		return rc;
-	*id = sqlite3_column_int64(s, 0);
-	*received_at = sqlite3_column_int64(s, 1);
-	*acked = sqlite3_column_int(s, 2);
+	out->id = sqlite3_column_int64(s, 0);
+	out->received_at = sqlite3_column_int64(s, 1);
+	out->acked = sqlite3_column_int(s, 2);
+	out->severity = sqlite3_column_int(s, 3);
 	sqlite3_reset(s);
 	return 1;
 }
@@ -1049,6 +1259,7 @@ int store_delivery_update(struct store *st, const struct delivery *d)
 	sqlite3_bind_int64(s, 10, d->updated_at);
 	/* d lives until the reset in exec_stmt; NULL when there is none. */
 	bind_str(s, 11, d->last_error[0] != '\0' ? d->last_error : NULL);
+	sqlite3_bind_int(s, 12, d->parts_sent);
 	return exec_stmt(st, S_DELIV_UPDATE, "updating delivery");
 }
 
@@ -1065,15 +1276,18 @@ int store_migrate_chat(struct store *st, int64_t from, int64_t to)
 	return exec_stmt(st, S_MIGRATE_DROP, "migrating chat");
 }
 
-int store_original_delivery(struct store *st, const char *key, int64_t chat,
-			    int64_t before, struct delivery *out)
+int store_original_delivery(struct store *st, const char *key, int64_t peer,
+			    int64_t chat, int64_t before, struct delivery *out)
 {
-	sqlite3_stmt *s = st->stmt[S_ORIG_DELIV];
+	int id = peer == STORE_ANY_PEER ? S_ORIG_DELIV : S_ORIG_DELIV_PEER;
+	sqlite3_stmt *s = st->stmt[id];
 	int rc;
 
 	bind_str(s, 1, key);
 	sqlite3_bind_int64(s, 2, chat);
 	sqlite3_bind_int64(s, 3, before);
+	if (id == S_ORIG_DELIV_PEER)
+		sqlite3_bind_int64(s, 4, peer);
 	if ((rc = step_one(st, s, "looking up original delivery")) != 1)
 		return rc;
 	read_delivery(s, 0, out);
@@ -1116,10 +1330,78 @@ int store_deliveries(struct store *st, int64_t alert_id, struct delivery *out,
 	return (int)n;
 }
 
-int store_recent(struct store *st, int min_severity, struct alert *out,
-		 size_t max)
+int store_pack_rows(struct store *st, int64_t chat, int64_t message_id,
+		    struct delivery *out, size_t max)
 {
-	sqlite3_stmt *s = st->stmt[S_RECENT];
+	sqlite3_stmt *s = st->stmt[S_PACK_ROWS];
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	if (max > INT_MAX)
+		max = INT_MAX;
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, message_id);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		read_delivery(s, 0, &out[n++]);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(st, s, "loading a pack");
+	sqlite3_reset(s);
+	return (int)n;
+}
+
+static int queue_by_severity(struct store *st, int64_t chat, int64_t now,
+			     struct queue_summary *out)
+{
+	sqlite3_stmt *s = st->stmt[S_QUEUE_SEV];
+	int rc, sev;
+
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, STORE_SUMMARY_ROWS);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sev = sqlite3_column_int(s, 0);
+		if (sev >= 0 && sev < SEV_COUNT) {
+			out->by_severity[sev] = sqlite3_column_int64(s, 1);
+			out->total += out->by_severity[sev];
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return sql_fail(st, s, "summarising the queue");
+	sqlite3_reset(s);
+	return 0;
+}
+
+int store_queue_summary(struct store *st, int64_t chat, int64_t now,
+			struct queue_summary *out)
+{
+	sqlite3_stmt *s = st->stmt[S_QUEUE_SRC];
+	int rc = SQLITE_DONE;
+
+	memset(out, 0, sizeof(*out));
+	if (queue_by_severity(st, chat, now, out) != 0)
+		return -1;
+	out->capped = out->total >= STORE_SUMMARY_ROWS;
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, STORE_SUMMARY_ROWS);
+	sqlite3_bind_int(s, 4, STORE_SUMMARY_SOURCES);
+	while (out->nsources < STORE_SUMMARY_SOURCES &&
+	       (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		col_copy(s, 0, out->sources[out->nsources].source,
+			 sizeof(out->sources[0].source));
+		out->sources[out->nsources++].n = sqlite3_column_int64(s, 1);
+	}
+	if (out->nsources < STORE_SUMMARY_SOURCES && rc != SQLITE_DONE)
+		return sql_fail(st, s, "summarising the queue");
+	sqlite3_reset(s);
+	return 0;
+}
+
+static int recent(struct store *st, int id, int64_t chat, int min_severity,
+		  const char *source_glob, struct alert *out, size_t max)
+{
+	sqlite3_stmt *s = st->stmt[id];
 	size_t n = 0;
 	int rc = SQLITE_DONE;
 
@@ -1127,6 +1409,12 @@ int store_recent(struct store *st, int min_severity, struct alert *out,
 		max = INT_MAX;
 	sqlite3_bind_int(s, 1, min_severity);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	if (source_glob != NULL)
+		bind_str(s, 3, source_glob);
+	else
+		sqlite3_bind_null(s, 3);
+	if (id == S_RECENT_CHAT)
+		sqlite3_bind_int64(s, 4, chat);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (read_alert(s, 0, &out[n]) != 0) {
 			rc = SQLITE_NOMEM;
@@ -1145,14 +1433,39 @@ int store_recent(struct store *st, int min_severity, struct alert *out,
 	return (int)n;
 }
 
+int store_recent(struct store *st, int min_severity, struct alert *out,
+		 size_t max)
+{
+	return recent(st, S_RECENT, 0, min_severity, NULL, out, max);
+}
+
+int store_recent_match(struct store *st, int min_severity,
+		       const char *source_glob, struct alert *out, size_t max)
+{
+	return recent(st, S_RECENT, 0, min_severity, source_glob, out, max);
+}
+
+int store_recent_chat(struct store *st, int64_t chat, int min_severity,
+		      const char *source_glob, struct alert *out, size_t max)
+{
+	return recent(st, S_RECENT_CHAT, chat, min_severity, source_glob, out,
+		      max);
+}
+
 static int stats_states(struct store *st, struct store_stats *out)
 {
 	sqlite3_stmt *s = st->stmt[S_STATS_STATES];
+	int rc;
 
-	if (sqlite3_step(s) != SQLITE_ROW)
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int k = sqlite3_column_int(s, 0);
+
+		if (k >= 0 && k < DS_COUNT)
+			out->by_state[k] = sqlite3_column_int64(s, 1) +
+					   st->inserted[k];
+	}
+	if (rc != SQLITE_DONE)
 		return sql_fail(st, s, "counting deliveries");
-	for (int i = 0; i < DS_COUNT; i++)
-		out->by_state[i] = sqlite3_column_int64(s, i);
 	sqlite3_reset(s);
 	return 0;
 }
@@ -1192,8 +1505,8 @@ static int stats_sent(struct store *st, int64_t now, struct store_stats *out)
 {
 	sqlite3_stmt *s = st->stmt[S_STATS_SENT];
 
-	sqlite3_bind_int64(s, 1, now - 3600 * 1000);
-	sqlite3_bind_int64(s, 2, now - 24 * 3600 * 1000);
+	sqlite3_bind_int64(s, 1, (now - 3600 * 1000) / 60000);
+	sqlite3_bind_int64(s, 2, (now - 24 * 3600 * 1000) / 60000);
 	if (sqlite3_step(s) != SQLITE_ROW)
 		return sql_fail(st, s, "counting sent deliveries");
 	out->sent_hour = sqlite3_column_int64(s, 0);
@@ -1215,6 +1528,7 @@ int store_stats(struct store *st, int64_t now, struct store_stats *out)
 	    query_int64(st, S_STATS_BYTES, "measuring database",
 			&out->db_bytes) != 0)
 		return -1;
+	out->alerts += st->inserted[DS_COUNT]; /* this turn's, not yet in */
 	return 0;
 }
 
@@ -1380,6 +1694,57 @@ int store_kv_set(struct store *st, const char *key, const char *val)
 	bind_str(s, 1, key);
 	bind_str(s, 2, val);
 	return exec_stmt(st, S_KV_SET, "writing state");
+}
+
+int store_block_set(struct store *st, int64_t chat, int64_t until)
+{
+	sqlite3_stmt *s = st->stmt[S_BLOCK_SET];
+
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, chat);
+	sqlite3_bind_int64(s, 2, until);
+	return exec_stmt(st, S_BLOCK_SET, "recording 429 block");
+}
+
+int store_blocks(struct store *st, int64_t now, struct store_block *out,
+		 size_t max)
+{
+	sqlite3_stmt *s = st->stmt[S_BLOCKS];
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	if (max > INT_MAX)
+		max = INT_MAX;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		out[n].chat = sqlite3_column_int64(s, 0);
+		out[n].until = sqlite3_column_int64(s, 1);
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(st, s, "loading 429 blocks");
+	sqlite3_reset(s);
+	return (int)n;
+}
+
+int store_tidy(struct store *st, int64_t now)
+{
+	if (store_begin(st) != 0)
+		return -1;
+	sqlite3_bind_int64(st->stmt[S_BLOCKS_EXPIRE], 1, now);
+	if (exec_stmt(st, S_BLOCKS_EXPIRE, "expiring 429 blocks") != 0)
+		return -1;
+	/* Two days of minutes: more than "sent in the last day" reads. */
+	sqlite3_bind_int64(st->stmt[S_SENT_EXPIRE], 1,
+			   (now - 48 * 3600 * 1000LL) / 60000);
+	return exec_stmt(st, S_SENT_EXPIRE, "expiring sent counts");
+}
+
+int store_healthy(const struct store *st)
+{
+	return !st->commit_failed;
 }
 
 int store_prune(struct store *st, int64_t cutoff, int batch)

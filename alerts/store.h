@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "alert.h"
+#include "alerts/alert.h"
 
 enum delivery_state {
 	DS_PENDING = 0,    /* not tried yet; due_at set */
@@ -36,6 +36,8 @@ enum delivery_state {
 #define DF_NO_THREAD 0x2 /* the forum topic is gone: send without it */
 #define DF_PACKED 0x4    /* was delivered inside a packed message */
 #define DF_EDITED 0x8    /* the original message was edited to resolved */
+#define DF_RESOLVED 0x10 /* (packed row) its alert has resolved: the pack
+			    shows that line resolved */
 
 struct dest {
 	int64_t chat_id;
@@ -54,6 +56,9 @@ struct delivery {
 	int64_t sent_at;    /* wall ms; 0 = not sent */
 	int64_t updated_at; /* wall ms of the last change */
 	char last_error[256];
+	/* Parts of a multi-part message already in the chat (message_id is
+	 * the first one's): a restart resumes at the next part. */
+	int parts_sent;
 };
 
 /* A due delivery with its alert, for dispatch. */
@@ -73,6 +78,32 @@ struct mute {
 	int64_t created_at;
 	int64_t held;       /* deliveries held by this mute so far */
 };
+
+/* The original of a firing key (store_last_firing). */
+struct firing {
+	int64_t id;
+	int64_t received_at;
+	int acked;    /* 1 if acked */
+	int severity; /* SEV_* */
+};
+
+/* A 429 block persisted across restarts: nothing to chat (0: anywhere)
+ * before until (wall ms). */
+struct store_block {
+	int64_t chat;
+	int64_t until;
+};
+
+/* The peer argument of the key lookups when keys are one namespace for
+ * every sender (key scope "shared"). */
+#define STORE_ANY_PEER INT64_MIN
+
+/* The peer argument for an alert from peer_uid: STORE_ANY_PEER when keys
+ * are shared, else its own uid (socket.key_scope). */
+static inline int64_t store_key_peer(int shared, int64_t peer_uid)
+{
+	return shared ? STORE_ANY_PEER : peer_uid;
+}
 
 struct store_stats {
 	int64_t alerts;             /* rows in alerts */
@@ -103,6 +134,10 @@ int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
 int store_in_txn(const struct store *st);
+/* 0 while the last commit that had something to write failed (disk
+ * full, I/O error): what is written now may not stay. 1 once a commit
+ * succeeds again. */
+int store_healthy(const struct store *st);
 
 /* All or nothing inside the turn: a savepoint (beginning the transaction
  * if needed) that is released, or rolled back with every write since.
@@ -123,10 +158,12 @@ int store_alert_insert(struct store *st, struct alert *a,
 		       int64_t repeat_of);
 
 /* The newest alert with this key that is firing, is not itself a repeat,
- * and has no resolved alert with the same key after it. Returns 1 and
- * fills *id, *received_at, *acked (1 if acked); 0 if none; -1 on error. */
-int store_last_firing(struct store *st, const char *key, int64_t *id,
-		      int64_t *received_at, int *acked);
+ * and has no resolved alert with the same key after it; with peer other
+ * than STORE_ANY_PEER, only alerts whose peer_uid is peer count (firing
+ * and resolved). Returns 1 and fills *out; 0 if none; -1 on error. Index
+ * seeks only. */
+int store_last_firing(struct store *st, const char *key, int64_t peer,
+		      struct firing *out);
 /* Adds one to the original's repeat count. */
 int store_bump_repeat(struct store *st, int64_t alert_id);
 
@@ -156,9 +193,35 @@ int store_delivery_update(struct store *st, const struct delivery *d);
 int store_migrate_chat(struct store *st, int64_t from, int64_t to);
 
 /* The delivery to chat of the newest firing, non-repeat alert with key
- * before alert id `before` that has a message_id. 1 found, 0 not. */
-int store_original_delivery(struct store *st, const char *key, int64_t chat,
-			    int64_t before, struct delivery *out);
+ * (and peer_uid peer, unless STORE_ANY_PEER) before alert id `before`
+ * that has a message_id. 1 found, 0 not. */
+int store_original_delivery(struct store *st, const char *key, int64_t peer,
+			    int64_t chat, int64_t before, struct delivery *out);
+
+/* The rows sent in one packed message (chat, message_id), in the order
+ * the pack lists them, up to max. Returns the count. */
+int store_pack_rows(struct store *st, int64_t chat, int64_t message_id,
+		    struct delivery *out, size_t max);
+
+#define STORE_SUMMARY_ROWS 10000 /* due rows a storm summary looks at */
+#define STORE_SUMMARY_SOURCES 3
+
+/* What is queued (due by now) for one chat, for a storm's opening
+ * summary: counts by severity and the sources with most alerts (at most
+ * STORE_SUMMARY_ROWS rows are looked at; capped says there were more). */
+struct queue_summary {
+	int64_t total;
+	int64_t by_severity[SEV_COUNT];
+	struct {
+		char source[64];  /* "" for alerts without a source */
+		int64_t n;
+	} sources[STORE_SUMMARY_SOURCES];
+	size_t nsources;
+	int capped;
+};
+
+int store_queue_summary(struct store *st, int64_t chat, int64_t now,
+			struct queue_summary *out);
 
 /* --- reading, for commands --- */
 
@@ -171,6 +234,15 @@ int store_deliveries(struct store *st, int64_t alert_id, struct delivery *out,
  * least as severe as min_severity (-1 = all). Caller alert_free()s each. */
 int store_recent(struct store *st, int min_severity, struct alert *out,
 		 size_t max);
+/* The same, only alerts whose source matches source_glob (fnmatch(3), as
+ * /mute; NULL = any; an alert without a source is the empty string). */
+int store_recent_match(struct store *st, int min_severity,
+		       const char *source_glob, struct alert *out, size_t max);
+/* The same, only alerts with a delivery row to chat (routed there). */
+int store_recent_chat(struct store *st, int64_t chat, int min_severity,
+		      const char *source_glob, struct alert *out, size_t max);
+/* Counts kept in the store, index seeks for the rest: no scan, whatever
+ * the size of the store. sent_hour/sent_day count whole minutes. */
 int store_stats(struct store *st, int64_t now, struct store_stats *out);
 /* Acked-by name and time of an alert; 1 if acked, 0 if not. */
 int store_ack_get(struct store *st, int64_t alert_id, char *by, size_t bylen,
@@ -256,6 +328,16 @@ int store_resolved_start(struct store *st, const char *key,
 /* 1 found (value copied), 0 absent, -1 error. */
 int store_kv_get(struct store *st, const char *key, char *val, size_t vlen);
 int store_kv_set(struct store *st, const char *key, const char *val);
+
+/* Records a 429 block (turn's transaction); an earlier until than the
+ * stored one is ignored. */
+int store_block_set(struct store *st, int64_t chat, int64_t until);
+/* Blocks still in force at now, at most max. Returns the count. */
+int store_blocks(struct store *st, int64_t now, struct store_block *out,
+		 size_t max);
+/* Forgets blocks that ended and per-minute sent counts older than two
+ * days (turn's transaction). */
+int store_tidy(struct store *st, int64_t now);
 
 /* Deletes up to batch alerts received before cutoff that have no due or
  * in-flight delivery (with their deliveries). Returns how many. */

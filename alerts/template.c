@@ -6,7 +6,7 @@
  * validator, with the template line of the first problem) and the
  * message builders that fall back to the built-in layout.
  */
-#include "template.h"
+#include "alerts/template.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -604,28 +604,16 @@ static int tpl_parts(const struct template *t, const struct alert *a,
 }
 
 int format_alert_template(const struct template *t, const struct alert *a,
-			  const struct format_extra *x, char **parts,
-			  size_t max)
+			  const struct format_extra *x, int plain,
+			  char **parts, size_t max)
 {
 	int n;
 
 	if (t != NULL && a != NULL && parts != NULL && max > 0 &&
-	    (n = tpl_parts(t, a, x, 0, parts, max)) > 0)
+	    (n = tpl_parts(t, a, x, plain, parts, max)) > 0)
 		return n;
-	return format_alert(a, x, parts, max);
-}
-
-int format_alert_template_plain(const struct template *t,
-				const struct alert *a,
-				const struct format_extra *x, char **parts,
-				size_t max)
-{
-	int n;
-
-	if (t != NULL && a != NULL && parts != NULL && max > 0 &&
-	    (n = tpl_parts(t, a, x, 1, parts, max)) > 0)
-		return n;
-	return format_alert_plain(a, x, parts, max);
+	return plain ? format_alert_plain(a, x, parts, max) :
+		       format_alert(a, x, parts, max);
 }
 
 /* ---- the check ----------------------------------------------------------- */

@@ -22,8 +22,8 @@
 
 #include <stddef.h>
 
-#include "alert.h"
-#include "format.h"
+#include "alerts/alert.h"
+#include "alerts/format.h"
 
 #define TEMPLATE_MAX_TEXT 8192       /* bytes of template */
 #define TEMPLATE_MAX_OUTPUT 262144   /* bytes of one rendering */
@@ -65,15 +65,10 @@ int template_check_text(const char *text, size_t len, const char *name,
  * split at TG_MAX_TEXT with format_html_parts. When t is NULL, or the
  * rendering is not valid Telegram HTML or too long, it is format_alert's
  * layout instead: a template never makes a message unsendable. */
-int format_alert_template(const struct template *t, const struct alert *a,
-			  const struct format_extra *x, char **parts,
-			  size_t max);
-
-/* The plain-text fallback of the same (format_alert_plain's contract):
+/* plain: the plain-text fallback instead (format_alert_plain's contract):
  * the rendering with its markup removed. */
-int format_alert_template_plain(const struct template *t,
-				const struct alert *a,
-				const struct format_extra *x, char **parts,
-				size_t max);
+int format_alert_template(const struct template *t, const struct alert *a,
+			  const struct format_extra *x, int plain,
+			  char **parts, size_t max);
 
 #endif

@@ -8,7 +8,7 @@
 
 #include "bot/utf8.h"
 #include "bot/util.h"
-#include "format.h"
+#include "alerts/format.h"
 
 enum tgh_mode { TGH_PLAIN, TGH_TEXT, TGH_ATTR };
 

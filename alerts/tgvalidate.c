@@ -10,8 +10,8 @@
 
 #include "bot/utf8.h"
 #include "bot/util.h"
-#include "format.h"
-#include "tgvalidate.h"
+#include "alerts/format.h"
+#include "alerts/tgvalidate.h"
 
 #define TGH_MAX_DEPTH 32
 

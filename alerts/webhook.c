@@ -17,7 +17,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "webhook.h"
+#include "alerts/webhook.h"
 #include "bot/utf8.h"
 #include "bot/util.h"
 
@@ -68,23 +68,6 @@ const char *webhook_kind_name(enum webhook_kind kind)
 		return "grafana";
 	}
 	return "unknown";
-}
-
-static const char *value_kind(const cJSON *v)
-{
-	if (cJSON_IsObject(v))
-		return "an object";
-	if (cJSON_IsArray(v))
-		return "an array";
-	if (cJSON_IsString(v))
-		return "a string";
-	if (cJSON_IsNumber(v))
-		return "a number";
-	if (cJSON_IsBool(v))
-		return "a boolean";
-	if (cJSON_IsNull(v))
-		return "null";
-	return "something else";
 }
 
 /* ` "v"` when v is short printable ASCII, fit to echo; else "". */
@@ -180,7 +163,7 @@ static int parse_generic(const cJSON *root, const struct webhook_opts *o,
 		el = root->child;
 	} else if (!cJSON_IsObject(root)) {
 		return err_set(err, errlen, "body: expected an alert object or"
-			       " an array of them (got %s)", value_kind(root));
+			       " an array of them (got %s)", alert_json_kind(root));
 	}
 	if (n > o->max_alerts)
 		return err_set(err, errlen, "body: more than %zu alerts",
@@ -220,7 +203,7 @@ static int member_str(const cJSON *obj, const char *name, const char *what,
 		return 0;
 	if (!cJSON_IsString(m) || m->valuestring == NULL)
 		return err_set(err, errlen, "%s: expected a string (got %s)",
-			       what, value_kind(m));
+			       what, alert_json_kind(m));
 	n = strlen(m->valuestring);
 	if (memchr(m->valuestring, ALERT_NUL_MARK, n) != NULL)
 		return err_set(err, errlen, "%s: contains a NUL character",
@@ -246,7 +229,7 @@ static int member_obj(const cJSON *obj, const char *name, const cJSON **v,
 		return 0;
 	if (!cJSON_IsObject(m))
 		return err_set(err, errlen, "%s: expected an object (got %s)",
-			       name, value_kind(m));
+			       name, alert_json_kind(m));
 	*v = m;
 	return 0;
 }
@@ -573,7 +556,7 @@ static int map_alert(const cJSON *item, const struct payload *p,
 	a->peer_pid = -1;
 	if (!cJSON_IsObject(item))
 		return err_set(err, errlen, "alert: expected an object (got %s)",
-			       value_kind(item));
+			       alert_json_kind(item));
 	if (member_obj(item, "labels", &labels, err, errlen) != 0 ||
 	    (labels != NULL && alert_labels_check(labels, WEBHOOK_MAX_LABELS,
 						  err, errlen) != 0) ||
@@ -628,7 +611,7 @@ static int parse_payload(const struct payload_kind *kind, const cJSON *root,
 
 	if (!cJSON_IsObject(root))
 		return err_set(err, errlen, "body: expected a JSON object (got"
-			       " %s)", value_kind(root));
+			       " %s)", alert_json_kind(root));
 	if (p.default_severity < 0 || p.default_severity >= SEV_COUNT)
 		p.default_severity = SEV_WARNING;
 	if (read_payload(root, &p, err, errlen) != 0)
@@ -638,7 +621,7 @@ static int parse_payload(const struct payload_kind *kind, const cJSON *root,
 		return err_set(err, errlen, "alerts: required");
 	if (!cJSON_IsArray(alerts))
 		return err_set(err, errlen, "alerts: expected an array (got %s)",
-			       value_kind(alerts));
+			       alert_json_kind(alerts));
 	n = (size_t)cJSON_GetArraySize(alerts);
 	if (n > o->max_alerts)
 		return err_set(err, errlen, "alerts: more than %zu alerts",

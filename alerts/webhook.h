@@ -46,7 +46,7 @@
 
 #include <stddef.h>
 
-#include "alert.h"
+#include "alerts/alert.h"
 
 /* Deepest nesting of arrays and objects in a body (real payloads need 4);
  * checked on the raw bytes before cJSON sees them. */

@@ -1,8 +1,9 @@
 """run.py - opsbot's benchmarks (make bench). Prints figures; asserts
 nothing. Each part starts its own daemon (and emulator) in a temp dir.
 
-  BENCH=ingest,latency,storm,am_storm,http_ingest,fleet_storm,memory,idle
-                                           parts to run (default: all)
+  BENCH=ingest,latency,storm,six,am_storm,http_ingest,metrics_scrape,fleet_storm,memory,status,idle
+                                           parts to run (default: all but
+                                           status, which memory includes)
   IDLE_SECONDS=600                         idle CPU window (default 60)
 
 Beside them, with the real Alertmanager (Debian prometheus-alertmanager):
@@ -144,17 +145,86 @@ def storm(n=1000):
         h.close()
 
 
+def six(rounds=3):
+    """Six critical alerts at once into a group (six databases down in
+    the same second): time until the last is visible, each a single
+    message with its buttons."""
+    took = []
+    for r in range(rounds):
+        h = Harness("bench-six")
+        try:
+            h.start()
+            t0 = time.time()
+            ids = h.send_many([{"severity": "critical", "source": "db%d" % i,
+                                "title": "db%d down" % i, "text": "x"}
+                               for i in range(6)])
+
+            def singles():
+                ms = [m for m in h.emu.messages()
+                      if m.get("reply_markup") and
+                      any(("#%d" % i) in m["text"] for i in ids)]
+                return len(ms) >= 6 and ms
+            ms = wait_until(singles, 60, interval=0.02, what="six singles")
+            took.append(time.time() - t0)
+            packed = sum(m["text"].startswith("📦") for m in ms)
+        finally:
+            h.close()
+    print("six simultaneous critical alerts into one group:")
+    print("  last visible after %s s (%d rounds), %d packed" %
+          (" / ".join("%.1f" % t for t in took), rounds, packed))
+
+
+def fill(h, n):
+    """n alerts queued (API down), over 4 pipelined connections."""
+    per = n // 4
+    subprocess.run([os.path.join(BIN, "ingest"), h.sock, "4", str(per),
+                    "pipe"], check=True, capture_output=True, timeout=1200)
+    time.sleep(2)
+
+
+def status_once(s, r):
+    t = time.monotonic()
+    s.sendall(b'{"command":"status"}\n')
+    rep = json.loads(r.line())
+    assert rep["ok"], rep
+    return (time.monotonic() - t) * 1000, rep["status"]
+
+
+def status_figures(h, n):
+    """What the status report costs with n alerts stored: one request at
+    a time (the same store read as systemd's STATUS= and a /metrics
+    scrape), and 200 pipelined status lines beside another client's ack."""
+    s = h.connect()
+    s.settimeout(300)  # a slow status (a scan per report) takes long
+    r = LineReader(s)
+    lat = sorted(status_once(s, r)[0] for _ in range(50))
+    _, st = status_once(s, r)
+    print("  status with %d stored: median %.2f ms, max %.2f ms "
+          "(50 requests; alerts_stored %d)" % (
+              n, lat[len(lat) // 2], lat[-1], st.get("alerts_stored", 0)))
+    other = h.connect()
+    other.settimeout(300)
+    t = time.monotonic()
+    s.sendall(b'{"command":"status"}\n' * 200)
+    other.sendall(b'{"title":"beside","text":"200 status lines"}\n')
+    LineReader(other).line()
+    ack = (time.monotonic() - t) * 1000
+    for _ in range(200):
+        r.line()
+    all200 = (time.monotonic() - t) * 1000
+    print("  200 pipelined status lines: all answered in %.1f ms; another "
+          "client's ack meanwhile %.1f ms" % (all200, ack))
+    other.close()
+    s.close()
+
+
 def memory(n=1000000):
     h = Harness("bench-mem", start_emulator=False)
     try:
         h.start()
         time.sleep(1)
         idle = mem_kb(h.daemon.pid)
-        per = n // 4
-        subprocess.run([os.path.join(BIN, "ingest"), h.sock, "4", str(per),
-                        "pipe"], check=True, capture_output=True,
-                       timeout=1200)
-        time.sleep(2)
+        fill(h, n)
         full = mem_kb(h.daemon.pid)
         q = h.cli("status", "--json")
         pending = json.loads(q.stdout)["status"]["queue"]
@@ -162,6 +232,18 @@ def memory(n=1000000):
         print("  idle:                          %s" % mem_str(idle))
         print("  %d queued, API down:      %s" % (n, mem_str(full)))
         print("  queue: %s" % {k: v for k, v in pending.items() if v})
+        status_figures(h, n)
+    finally:
+        h.close()
+
+
+def status(n=1000000):
+    h = Harness("bench-status", start_emulator=False)
+    try:
+        h.start()
+        fill(h, n)
+        print("status:")
+        status_figures(h, n)
     finally:
         h.close()
 
@@ -385,6 +467,16 @@ def http_ingest(n_batches=20, batch=1000, n_single=3000):
                                         HTTP_TOKEN)
             print("  opsbot single alerts (durable):     %s" % ingest_line(
                 took, n_single, n_single, codes))
+            # the same daemon's socket, one at a time, and the disk's
+            # fsync rate right now: what bounds one-at-a-time ingest
+            one = subprocess.run([os.path.join(BIN, "ingest"), h.sock, "1",
+                                  str(n_single), "one"], capture_output=True,
+                                 text=True, timeout=600)
+            fs = subprocess.run([os.path.join(BIN, "fsync"), h.dir],
+                                capture_output=True, text=True).stdout.strip()
+            print("  (same daemon, socket one at a time: %s alerts/s; "
+                  "fsync rate of this disk: %s /s)" % (
+                      one.stdout.strip() or one.stderr.strip(), fs))
         finally:
             h.close()
     sys.stdout.flush()
@@ -411,6 +503,54 @@ def http_ingest(n_batches=20, batch=1000, n_single=3000):
         took, codes = http_requests(am.port, "/api/v2/alerts", singles)
         print("  Alertmanager single alerts (mem):   %s" % ingest_line(
             took, n_single, n_single, codes))
+
+
+def scrape_times(port, n):
+    """Milliseconds per GET /metrics (whole answer read), n times on one
+    keep-alive connection: sorted list."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    req = ("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+           % port).encode()
+    out = []
+    try:
+        for _ in range(n):
+            t0 = time.monotonic()
+            s.sendall(req)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += s.recv(65536)
+            hdr, body = buf.split(b"\r\n\r\n", 1)
+            m = re.search(rb"(?i)content-length: *(\d+)", hdr)
+            while len(body) < int(m.group(1)):
+                body += s.recv(65536)
+            out.append((time.monotonic() - t0) * 1000)
+    finally:
+        s.close()
+    return sorted(out)
+
+
+def metrics_scrape(n=1000000, scrapes=50):
+    """Cost of one /metrics scrape, with an empty queue and with n alerts
+    queued (API down), from a client on loopback."""
+    h, port = start_http_daemon("bench-scrape", start_emulator=False)
+    if h is None:
+        print("metrics scrape: skipped: no HTTP intake (%s)" % port)
+        return
+    try:
+        print("/metrics scrape, one client, keep-alive (%d scrapes):"
+              % scrapes)
+        for label, count in (("empty queue", 0), ("%d queued" % n, n)):
+            if count:
+                subprocess.run([os.path.join(BIN, "ingest"), h.sock, "4",
+                                str(count // 4), "pipe"], check=True,
+                               capture_output=True, timeout=1200)
+            scrape_times(port, 3)  # warm the page cache
+            t = scrape_times(port, scrapes)
+            print("  %-18s median %7.2f ms   p90 %7.2f ms   max %7.2f ms"
+                  % (label + ":", t[len(t) // 2], t[int(len(t) * .9)],
+                     t[-1]))
+    finally:
+        h.close()
 
 
 def fleet_storm(n=1000, timeout=300):
@@ -473,8 +613,9 @@ def fleet_storm(n=1000, timeout=300):
 
 
 def main():
-    parts = os.environ.get("BENCH", "ingest,latency,storm,am_storm,"
-                           "http_ingest,fleet_storm,memory,idle")
+    parts = os.environ.get("BENCH", "ingest,latency,storm,six,am_storm,"
+                           "http_ingest,metrics_scrape,fleet_storm,memory,"
+                           "idle")
     for p in parts.split(","):
         if p == "idle":
             idle(int(os.environ.get("IDLE_SECONDS", "60")))

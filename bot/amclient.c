@@ -2,7 +2,7 @@
  * amclient.c - Alertmanager API v2 requests with failover over the
  * daemon's transfers. See amclient.h.
  */
-#include "amclient.h"
+#include "bot/amclient.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +13,8 @@
 #include <sys/queue.h>
 #include <time.h>
 
-#include "util.h"
-#include "xfer.h"
+#include "bot/util.h"
+#include "bot/xfer.h"
 
 #define AM_MAX_PATH 512
 #define AM_SNIPPET 160 /* bytes of a refusing peer's answer quoted */

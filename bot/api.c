@@ -2,7 +2,7 @@
  * api.c - the Bot API's state as a whole: breaker, 401 pause, retry_after
  * cap. See api.h.
  */
-#include "api.h"
+#include "bot/api.h"
 
 #include <stdlib.h>
 
@@ -11,8 +11,9 @@ struct api {
 	struct breaker breaker;
 	const struct clock *clk;
 	struct rng *rng;
-	/* Per kind of request: a 401 on either pauses both; each kind
-	 * finds out for itself, on its own timer, that the token works. */
+	/* Per kind of request, one policy: a 401 pauses that kind, which
+	 * finds out for itself, on its own timer, that the token works
+	 * again (a quiet system still gets its commands back). */
 	int paused[2];             /* 401 seen, no success since */
 	int64_t pause_retry_at[2]; /* mono: then one request may try again */
 	int probing[2];            /* that request is in flight */
@@ -58,13 +59,12 @@ enum api_event api_account(struct api *a, const struct tg_reply *r,
 		return API_NONE;
 	}
 	if (r->outcome == TG_UNAUTHORIZED) {
-		int first = !a->paused[API_SEND] && !a->paused[API_POLL];
+		int first = !a->paused[kind];
 
-		for (int k = 0; k < 2; k++) {
-			a->paused[k] = 1;
-			a->pause_retry_at[k] = now + a->o.auth_retry_ms;
-		}
-		breaker_release(&a->breaker);
+		a->paused[kind] = 1;
+		a->pause_retry_at[kind] = now + a->o.auth_retry_ms;
+		if (kind == API_SEND)
+			breaker_release(&a->breaker);
 		return first ? API_PAUSED : API_NONE;
 	}
 	if (a->paused[kind]) {
@@ -124,6 +124,11 @@ void api_retry_now(struct api *a)
 int api_paused(const struct api *a)
 {
 	return a->paused[API_SEND] || a->paused[API_POLL];
+}
+
+int api_kind_paused(const struct api *a, enum api_kind kind)
+{
+	return a->paused[kind];
 }
 
 int api_breaker_open(const struct api *a)

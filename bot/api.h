@@ -1,7 +1,9 @@
 /*
  * api.h - the state of the Bot API as a whole, one policy for every
- * caller (alert sends, replies, polling): the circuit breaker, the pause
- * after a 401, and the cap on what a 429's retry_after is obeyed for.
+ * caller (alert sends, replies, polling): the circuit breaker (sends),
+ * the pause after a 401 (each kind of request pauses on its own 401 and
+ * tries again on its own timer), and the cap on what a 429's retry_after
+ * is obeyed for.
  *
  * It owns no transport: callers report each answer (api_account) and ask
  * when they may start (api_gate). Time comes from the caller's clock.
@@ -11,9 +13,9 @@
 
 #include <stdint.h>
 
-#include "pacing.h"
-#include "tgapi.h"
-#include "util.h"
+#include "bot/pacing.h"
+#include "bot/tgapi.h"
+#include "bot/util.h"
 
 struct api_opts {
 	int breaker_threshold;  /* consecutive transient failures */
@@ -59,7 +61,9 @@ int64_t api_retry_after_ms(const struct api *a, const struct tg_reply *r,
 			   int *capped);
 /* /retry_now and reload: probe at once, retry a refused token now. */
 void api_retry_now(struct api *a);
+/* A 401 pause of either kind / of this kind is in force. */
 int api_paused(const struct api *a);
+int api_kind_paused(const struct api *a, enum api_kind kind);
 int api_breaker_open(const struct api *a);
 const char *api_breaker_name(const struct api *a);
 /* Monotonic ms the last outage began (valid after API_RECOVERED). */

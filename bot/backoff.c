@@ -6,7 +6,7 @@
  * of many deliveries that failed together, so they do not return in
  * lockstep and trip the same limit again.
  */
-#include "pacing.h"
+#include "bot/pacing.h"
 
 /* 2^62 is the largest power of two that fits int64_t with room to spare. */
 #define BACKOFF_MAX_SHIFT 62

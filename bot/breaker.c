@@ -4,7 +4,7 @@
  * at a time, at growing jittered intervals, until Telegram answers again.
  * See pacing.h.
  */
-#include "pacing.h"
+#include "bot/pacing.h"
 
 void breaker_init(struct breaker *b, int threshold, int64_t base_ms,
 		  int64_t cap_ms)

@@ -2,7 +2,7 @@
  * chats.c - destination chats, migrations and permanent failures. See
  * chats.h.
  */
-#include "chats.h"
+#include "bot/chats.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,13 +10,13 @@
 #include <string.h>
 
 #include "alerts/store.h"
-#include "config.h"
-#include "util.h"
+#include "bot/config.h"
+#include "bot/util.h"
 
 #define MAX_MIGRATIONS 64
 #define MAX_HOPS 4
 
-struct chat {
+struct chat_entry {
 	int64_t id;
 	int failed;
 	char reason[160];
@@ -24,7 +24,7 @@ struct chat {
 
 struct chats {
 	struct store *st;
-	struct chat tab[CHATS_MAX];
+	struct chat_entry tab[CHATS_MAX];
 	size_t n;
 	struct { int64_t from, to; } migr[MAX_MIGRATIONS];
 	size_t nmigr;
@@ -66,7 +66,7 @@ int chats_index(const struct chats *c, int64_t chat)
 	return -1;
 }
 
-static struct chat *chat_add(struct chats *c, int64_t id)
+static struct chat_entry *chat_add(struct chats *c, int64_t id)
 {
 	int i = chats_index(c, id);
 
@@ -128,6 +128,12 @@ void chats_load(struct chats *c, const struct config *cfg)
 	n = store_due_chats(c->st, due, ARRAY_LEN(due));
 	for (int i = 0; i < n; i++)
 		chat_add(c, due[i]);
+}
+
+void chats_reload(struct chats *c, const struct config *cfg)
+{
+	c->nmigr = 0;
+	chats_load(c, cfg);
 }
 
 size_t chats_count(const struct chats *c)

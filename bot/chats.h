@@ -27,6 +27,9 @@ void chats_free(struct chats *c);
 /* (Re)loads the destinations of cfg, their migrations, and chats with
  * due deliveries. Existing entries keep their state. */
 void chats_load(struct chats *c, const struct config *cfg);
+/* The same after a failed commit: migrations are read again from what
+ * the store holds, so one that was not stored is forgotten. */
+void chats_reload(struct chats *c, const struct config *cfg);
 
 /* The id alerts for chat go to now (followed through migrations). */
 int64_t chats_resolve(const struct chats *c, int64_t chat);

@@ -6,7 +6,7 @@
  *
  * Never logs; never echoes any part of a token.
  */
-#include "config.h"
+#include "bot/config.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -26,6 +26,7 @@
 #include "alerts/httpaddr.h"
 #include "alerts/template.h"
 #include "bot/log.h"
+#include "bot/tz.h"
 #include "bot/url.h"
 #include "bot/util.h"
 
@@ -183,6 +184,8 @@ enum kind {
 	K_TEMPLATE, /* struct tpl_ref field: template text, compiled, checked */
 	K_TEMPLATEFILE, /* struct tpl_ref field: the same, read from a file */
 	K_LABELS,   /* route only: group of label = "glob" */
+	K_TZ,       /* char[size] field: a time zone the tz database has */
+	K_KEYSCOPE, /* int field: enum key_scope, "uid" or "shared" */
 	K_URLS,     /* char[size][CONFIG_PEER_URL] at off, count at noff */
 	K_NAMES,    /* char[size][CONFIG_MATCHER_NAME] label names or "*" */
 	K_SECRETFILE, /* char[CONFIG_SECRET] field: first line of the file */
@@ -237,6 +240,7 @@ static const struct key socket_keys[] = {
 	K("max_clients_per_uid", K_INT, 1, 65536, max_clients_per_uid, "32"),
 	K("max_output_total", K_SIZE, 65536, 17179869184.0, max_output_total,
 	  "33554432"),
+	K("key_scope", K_KEYSCOPE, 0, 0, key_scope, "\"uid\""),
 };
 
 static const struct key store_keys[] = {
@@ -264,6 +268,8 @@ static const struct key delivery_keys[] = {
 	K("repeat_window", K_INT, 0, 86400, repeat_window, "600"),
 	K("pack", K_BOOL, 0, 0, pack, "true"),
 	K("buttons", K_BOOL, 0, 0, buttons, "true"),
+	K("pack_after", K_INT, 0, 3600, pack_after, "10"),
+	K("timezone", K_TZ, 0, 0, timezone, "\"UTC\""),
 	K("template", K_TEMPLATE, 0, 0, tpl, NULL),
 	K("template_file", K_TEMPLATEFILE, 0, 0, tpl, NULL),
 };
@@ -279,6 +285,7 @@ static const struct key http_keys[] = {
 	K("max_alerts", K_INT, 1, 100000, http_max_alerts, "1000"),
 	K("max_connections", K_INT, 1, 4096, http_max_connections, "64"),
 	K("timeout", K_INT, 1, 3600, http_timeout, "10"),
+	K("request_timeout", K_INT, 1, 3600, http_request_timeout, "30"),
 	K("default_severity", K_SEVERITY, 0, 0, http_default_severity,
 	  "\"warning\""),
 };
@@ -691,6 +698,29 @@ static void get_loglevel(struct ctx *c, const config_setting_t *s,
 	}
 	error_at(c, line_of(s), "%s: unknown level \"%s\" (expected error, "
 		 "warn, info or debug)", path, quote(q, sizeof(q), v ? v : ""));
+}
+
+static const char *const key_scope_names[] = { "uid", "shared" };
+
+static void get_keyscope(struct ctx *c, const config_setting_t *s,
+			 const char *path, int *out)
+{
+	char q[CONFIG_MAX_QUOTE];
+	const char *v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		wrong_type(c, s, path, "\"uid\" or \"shared\"");
+		return;
+	}
+	v = config_setting_get_string(s);
+	for (size_t i = 0; v != NULL && i < ARRAY_LEN(key_scope_names); i++) {
+		if (strcmp(v, key_scope_names[i]) == 0) {
+			*out = (int)i;
+			return;
+		}
+	}
+	error_at(c, line_of(s), "%s: unknown scope \"%s\" (expected uid or "
+		 "shared)", path, quote(q, sizeof(q), v ? v : ""));
 }
 
 /* http.listen: parsed as httpd will parse it; whether it is loopback is
@@ -1144,6 +1174,7 @@ static void key_default(const struct key *k, void *base)
 	case K_PATH:
 	case K_URL:
 	case K_PROXY:
+	case K_TZ:
 		str_copy(field, v, k->size);
 		break;
 	case K_MODE:
@@ -1156,6 +1187,11 @@ static void key_default(const struct key *k, void *base)
 		for (size_t i = 0; i < ARRAY_LEN(log_level_names); i++)
 			if (strcmp(v, log_level_names[i]) == 0)
 				*(int *)(void *)field = LOG_LVL_ERROR + (int)i;
+		break;
+	case K_KEYSCOPE:
+		for (size_t i = 0; i < ARRAY_LEN(key_scope_names); i++)
+			if (strcmp(v, key_scope_names[i]) == 0)
+				*(int *)(void *)field = (int)i;
 		break;
 	case K_CHATS:
 	case K_USERS:
@@ -1180,6 +1216,24 @@ static void keys_default(const struct key *keys, size_t n, void *base)
 {
 	for (size_t i = 0; i < n; i++)
 		key_default(&keys[i], base);
+}
+
+/* A time zone name, loaded once to know that it works. */
+static void get_tz(struct ctx *c, const config_setting_t *s,
+		   const char *path, char *field, size_t size)
+{
+	const char *sv = get_str(c, s, path, size);
+	char why[256];
+	struct tz *z;
+
+	if (sv == NULL)
+		return;
+	if (tz_load(&z, sv, why, sizeof(why)) != 0) {
+		error_at(c, line_of(s), "%s: %s", path, why);
+		return;
+	}
+	tz_free(z);
+	str_copy(field, sv, size);
 }
 
 /* Checks one setting against its key and stores it at base + k->off. */
@@ -1265,6 +1319,9 @@ static void check_key(struct ctx *c, const config_setting_t *s,
 	case K_LOGLEVEL:
 		get_loglevel(c, s, path, (int *)(void *)field);
 		break;
+	case K_KEYSCOPE:
+		get_keyscope(c, s, path, (int *)(void *)field);
+		break;
 	case K_TOKEN:
 		/* Too long is reported as "not a bot token" later, without
 		 * quoting it. */
@@ -1295,6 +1352,9 @@ static void check_key(struct ctx *c, const config_setting_t *s,
 		break;
 	case K_LISTEN:
 		get_listen(c, s, path, field, k->size);
+		break;
+	case K_TZ:
+		get_tz(c, s, path, field, k->size);
 		break;
 	case K_HTTPTOKENFILE:
 		if ((sv = get_str(c, s, path, sizeof(c->http_token_file))) ==

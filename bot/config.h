@@ -25,6 +25,11 @@
 #define CONFIG_MATCHER_NAME 64  /* bytes of one, with the NUL */
 #define CONFIG_SECRET 256       /* bytes of a token or password, with NUL */
 
+/* socket.key_scope: whose alerts a key names. UID: each socket peer uid
+ * has its own keys (HTTP alerts, peer_uid -1, share one namespace);
+ * SHARED: one namespace for every sender. */
+enum key_scope { KEY_SCOPE_UID = 0, KEY_SCOPE_SHARED = 1 };
+
 /* One label condition of a route: the alert's label name must match glob
  * (fnmatch), or, when negate is set, must not (an absent label matches
  * only a negated condition). */
@@ -82,6 +87,7 @@ struct config {
 	int idle_timeout;     /* s, default 300 */
 	int max_clients_per_uid; /* connections of one peer uid, default 32 */
 	size_t max_output_total; /* reply bytes over all clients, 32 MiB */
+	int key_scope;        /* enum key_scope; default KEY_SCOPE_UID */
 
 	/* store */
 	char store_path[4096];
@@ -105,6 +111,9 @@ struct config {
 	int repeat_window;    /* s, default 600 */
 	int pack;             /* pack backlogs into one message; default 1 */
 	int buttons;          /* Ack / Mute buttons on error+; default 1 */
+	int pack_after;       /* s: ringing alerts go singly while the chat's
+				 budget clears them within this; default 10 */
+	char timezone[64];    /* tz database name for "fired 12:03"; "UTC" */
 	struct tpl_ref tpl;   /* delivery.template(_file); none = built-in */
 
 	struct route routes[CONFIG_MAX_ROUTES];
@@ -125,6 +134,7 @@ struct config {
 	int http_max_alerts;      /* alerts per request, default 1000 */
 	int http_max_connections; /* default 64 */
 	int http_timeout;         /* s, idle per connection, default 10 */
+	int http_request_timeout; /* s, a body's whole upload, default 30 */
 	int http_default_severity;/* webhook alerts without a known severity
 				     label; default warning */
 

@@ -4,12 +4,13 @@
  *
  *   signals -> socket (intake) -> transfers (harvest answers) ->
  *   watchdog -> dispatch -> poller -> housekeeping -> commit ->
- *   committed: socket answers, outbox, mutes, poller offset
+ *   committed: socket answers, outbox, dispatch's journal, mutes,
+ *   poller offset
  *
  * It owns the context below and is the only file that sees it; modules
  * get their collaborators through their *_deps structs. See daemon.h.
  */
-#include "daemon.h"
+#include "bot/daemon.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -23,26 +24,27 @@
 #include <unistd.h>
 
 #include "alerts/store.h"
-#include "amclient.h"
-#include "api.h"
-#include "chats.h"
+#include "bot/amclient.h"
+#include "bot/api.h"
+#include "bot/chats.h"
 #include "commands/commands.h"
 #include "commands/poller.h"
-#include "config.h"
-#include "dispatch.h"
-#include "httpin.h"
-#include "intake.h"
-#include "log.h"
-#include "loop.h"
-#include "metrics.h"
-#include "mutes.h"
-#include "outbox.h"
-#include "pacing.h"
-#include "relay.h"
-#include "sockin.h"
-#include "stats.h"
-#include "telegram.h"
-#include "xfer.h"
+#include "bot/config.h"
+#include "bot/dispatch.h"
+#include "bot/httpin.h"
+#include "bot/intake.h"
+#include "bot/log.h"
+#include "bot/loop.h"
+#include "bot/metrics.h"
+#include "bot/mutes.h"
+#include "bot/outbox.h"
+#include "bot/pacing.h"
+#include "bot/proxy.h"
+#include "bot/relay.h"
+#include "bot/sockin.h"
+#include "bot/stats.h"
+#include "bot/telegram.h"
+#include "bot/xfer.h"
 
 #define HOUSEKEEPING_MS 60000
 #define PRUNE_BATCH 500
@@ -335,6 +337,8 @@ static void housekeeping_handle(void *arg, const struct pollfd *fds, size_t n)
 	if (d->clk->now < d->next_housekeeping)
 		return;
 	d->next_housekeeping = d->clk->now + HOUSEKEEPING_MS;
+	if (store_tidy(d->store, d->clk->wall) != 0)
+		log_error("store: %s", store_errmsg(d->store));
 	cutoff = d->clk->wall - (int64_t)d->cfg.retention_days * 86400000;
 	pruned = store_prune(d->store, cutoff, PRUNE_BATCH);
 	if (pruned > 0) {
@@ -384,10 +388,11 @@ static void state_committed(void *arg, int ok)
 	struct daemon *d = arg;
 
 	outbox_committed(d->outbox, ok);
+	dispatch_committed(d->dispatch, ok);
 	mutes_committed(d->mutes, ok);
 	cmd_silence_committed(&d->cmds, ok);
 	if (!ok)
-		chats_load(d->chats, &d->cfg);
+		chats_reload(d->chats, &d->cfg);
 }
 
 /* --- relay mode: forwarding into Alertmanager --- */
@@ -858,6 +863,13 @@ static cJSON *daemon_status_json(void *arg)
 				(double)((d->clk->now - d->started_now) / 1000));
 	cJSON_AddStringToObject(api, "breaker", api_breaker_name(d->api));
 	cJSON_AddBoolToObject(api, "unauthorized", api_paused(d->api));
+	if (d->cfg.proxy[0] != '\0') {
+		char shown[512];
+
+		/* the address only: never its user name or password */
+		cJSON_AddStringToObject(api, "proxy", proxy_display(
+					d->cfg.proxy, shown, sizeof(shown)));
+	}
 	stats_status_json(&d->stats, d->clk->now, d->clk->wall, api, o);
 	status_counts(d, o);
 	cJSON_AddNumberToObject(o, "mutes", (double)mutes_count(d->mutes));

@@ -8,8 +8,17 @@
  * before the request leaves (the loop performs transfers only on its next
  * turn); a crash after Telegram accepted but before the answer was
  * committed repeats that message on restart, never drops it.
+ *
+ * A long alert's parts go one per slot; each part's success is written
+ * (parts_sent, the first message_id) before the next part leaves, so a
+ * restart resumes at the first part not yet delivered.
+ *
+ * When a commit fails (disk full), the rows written since the last good
+ * commit are kept in memory (the journal) and written again every turn
+ * until a commit takes them; meanwhile no new send starts, so a message
+ * whose SENT could not be recorded is not sent again and again.
  */
-#include "dispatch.h"
+#include "bot/dispatch.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -20,34 +29,49 @@
 #include "alerts/format.h"
 #include "alerts/route.h"
 #include "alerts/store.h"
-#include "api.h"
-#include "chats.h"
-#include "config.h"
-#include "log.h"
-#include "outbox.h"
-#include "pacing.h"
-#include "stats.h"
-#include "telegram.h"
+#include "bot/api.h"
+#include "bot/chats.h"
+#include "bot/config.h"
+#include "bot/log.h"
+#include "bot/outbox.h"
+#include "bot/pacing.h"
+#include "bot/stats.h"
+#include "bot/telegram.h"
+#include "bot/tz.h"
 
 #define DUE_BATCH 200 /* rows looked at per decision */
-#define PACK_MIN 3    /* a backlog this deep is packed into one message */
+#define PACK_MIN_QUIET 3 /* quiet alerts due together are packed from this
+			    many on (they ring no one: fewer messages) */
+#define STORM_AT 50   /* due for one chat: the storm opens with a summary */
+#define LATE_MS 60000 /* delivered later than this after it came in: the
+			 message says when it fired */
+#define PACK_MUTE_MS 3600000LL
+#define REFRESH_MAX 64 /* messages one refresh edits */
+/* Rows kept while the store cannot commit: every row of a job in flight
+ * to every chat, plus their outcomes. */
+#define JOURNAL_MAX (2 * CHATS_MAX * DUE_BATCH)
+#define JOURNAL_RETRY_MS 1000 /* a held journal is written again this often */
 
-enum job_kind { JOB_ALERT, JOB_PACK, JOB_EDIT };
+/* JOB_SUMMARY: a storm's opening message, no rows of its own. */
+enum job_kind { JOB_ALERT, JOB_PACK, JOB_EDIT, JOB_SUMMARY };
 
 /* Dispatch's view of a destination: index i is chats.h's index i. */
-struct chat {
+struct dest_chat {
 	int64_t id;
 	struct job *busy;    /* the request in flight, or a multi-part job
 				waiting for its next slot */
+	int storm;           /* the current storm's summary went out; reset
+				once the chat's queue is empty */
 };
 
 struct job {
 	struct dispatch *ds;
 	enum job_kind kind;
-	struct chat *chat;
+	struct dest_chat *chat;
 	struct delivery *rows;
 	int64_t *received;   /* per row: when its alert came in (max_age) */
 	size_t nrows;
+	int64_t thread;      /* message_thread_id, 0 = none */
 	char *parts[FORMAT_MAX_PARTS];
 	size_t nparts, part; /* next part to send */
 	int html;
@@ -59,17 +83,32 @@ struct job {
 	int64_t not_before;  /* parked between parts: next try (mono) */
 	int part_tries;      /* failed tries of the current part */
 	int in_flight;
+	int started;         /* its rows are marked SENDING */
+};
+
+/* Delivery rows written since the last successful commit. */
+struct journal {
+	struct delivery *rows; /* in write order: a later copy wins */
+	size_t n, cap;
+	int held;              /* a commit failed: write them again */
+	int rewritten;         /* written again in this turn */
+	int64_t next_try;      /* mono ms of the next rewrite while held */
+	int overflowed;        /* rows were forgotten (logged once) */
 };
 
 struct dispatch {
 	struct dispatch_deps d;
 	struct outbox *outbox;
-	struct chat chats[CHATS_MAX];
+	struct dest_chat chats[CHATS_MAX];
 	size_t nchats;
 	int inflight;
+	struct journal journal;
+	struct tz *tz;       /* delivery.timezone, loaded when it changes */
+	char tzname[TZ_NAME_MAX];
 };
 
 static void job_start(struct dispatch *ds, struct job *j);
+static void blocks_restore(struct dispatch *ds);
 
 /* --- destinations --- */
 
@@ -85,7 +124,7 @@ static void chats_sync(struct dispatch *ds)
 	}
 }
 
-static struct chat *chat_find(struct dispatch *ds, int64_t id)
+static struct dest_chat *dest_chat_find(struct dispatch *ds, int64_t id)
 {
 	int i = chats_index(ds->d.chats, id);
 
@@ -95,7 +134,7 @@ static struct chat *chat_find(struct dispatch *ds, int64_t id)
 
 static int chat_busy(void *arg, int64_t id)
 {
-	struct chat *c = chat_find(arg, id);
+	struct dest_chat *c = dest_chat_find(arg, id);
 
 	return c != NULL && c->busy != NULL;
 }
@@ -122,6 +161,7 @@ struct dispatch *dispatch_new(const struct dispatch_deps *deps)
 		return NULL;
 	}
 	chats_sync(ds);
+	blocks_restore(ds);
 	return ds;
 }
 
@@ -150,6 +190,8 @@ void dispatch_free(struct dispatch *ds)
 		if (ds->chats[i].busy)
 			job_free(ds->chats[i].busy);
 	outbox_free(ds->outbox);
+	free(ds->journal.rows);
+	tz_free(ds->tz);
 	free(ds);
 }
 
@@ -160,13 +202,108 @@ int dispatch_inflight(const struct dispatch *ds)
 
 /* --- recording outcomes --- */
 
+/* Keeps a copy of r until a commit makes it durable. */
+static void journal_add(struct dispatch *ds, const struct delivery *r)
+{
+	struct journal *jn = &ds->journal;
+
+	if (jn->n == jn->cap) {
+		size_t cap = jn->cap ? jn->cap * 2 : 64;
+		struct delivery *p;
+
+		if (cap > JOURNAL_MAX)
+			cap = JOURNAL_MAX;
+		if (jn->n == cap ||
+		    (p = realloc(jn->rows, cap * sizeof(*p))) == NULL) {
+			if (!jn->overflowed)
+				log_error("dispatch: %zu delivery rows wait "
+					  "for the store; more are not kept "
+					  "(they may be sent again)", jn->n);
+			jn->overflowed = 1;
+			return;
+		}
+		jn->rows = p;
+		jn->cap = cap;
+	}
+	jn->rows[jn->n++] = *r;
+}
+
+static void row_write(struct dispatch *ds, struct delivery *r)
+{
+	r->updated_at = ds->d.clk->wall;
+	journal_add(ds, r);
+	if (store_delivery_update(ds->d.store, r) != 0)
+		log_error("store: %s", store_errmsg(ds->d.store));
+}
+
 static void rows_write(struct dispatch *ds, struct job *j)
 {
-	for (size_t i = 0; i < j->nrows; i++) {
-		j->rows[i].updated_at = ds->d.clk->wall;
-		if (store_delivery_update(ds->d.store, &j->rows[i]) != 0)
-			log_error("store: %s", store_errmsg(ds->d.store));
+	for (size_t i = 0; i < j->nrows; i++)
+		row_write(ds, &j->rows[i]);
+}
+
+/* When the held journal is written again: every second, or at once
+ * when some other write has just committed (the disk has room). */
+static int64_t journal_due(const struct dispatch *ds)
+{
+	const struct journal *jn = &ds->journal;
+
+	if (!jn->held)
+		return INT64_MAX;
+	return store_healthy(ds->d.store) ? ds->d.clk->now : jn->next_try;
+}
+
+/* After a failed commit: the journal's rows again, in this turn's
+ * transaction (oldest first, so each row ends in its latest state). */
+static void journal_rewrite(struct dispatch *ds)
+{
+	struct journal *jn = &ds->journal;
+
+	if (ds->d.clk->now < journal_due(ds))
+		return;
+	jn->next_try = ds->d.clk->now + JOURNAL_RETRY_MS;
+	jn->rewritten = 1;
+	for (size_t i = 0; i < jn->n; i++)
+		if (store_delivery_update(ds->d.store, &jn->rows[i]) != 0)
+			break; /* the commit will fail; the next try repeats */
+}
+
+/* No new send while what was sent cannot be recorded: the store would
+ * still show those rows due. */
+static int sends_held(const struct dispatch *ds)
+{
+	return ds->journal.held;
+}
+
+void dispatch_committed(struct dispatch *ds, int ok)
+{
+	struct journal *jn = &ds->journal;
+	int rewritten = jn->rewritten;
+
+	jn->rewritten = 0;
+	if (ok && (!jn->held || rewritten)) {
+		if (jn->held)
+			log_info("store writable again: %zu delivery row(s) "
+				 "recorded; sending resumes", jn->n);
+		jn->n = 0;
+		jn->held = 0;
+		jn->overflowed = 0;
+		if (jn->cap > 1024) { /* a big turn's peak is not kept */
+			free(jn->rows);
+			jn->rows = NULL;
+			jn->cap = 0;
+		}
+		return;
 	}
+	if (ok || jn->n == 0)
+		return; /* held: not written this turn, still owed */
+	if (!jn->held) {
+		log_error("store: %zu delivery row(s) not recorded; kept in "
+			  "memory, no new sends until the store commits "
+			  "again", jn->n);
+		jn->next_try = ds->d.clk->now + JOURNAL_RETRY_MS;
+	}
+	jn->held = 1;
 }
 
 /* Every row of the job to state (due at due), adding flags (DF_*) and,
@@ -299,6 +436,30 @@ static void rate_limited(struct dispatch *ds, int64_t chat,
 			  ": waiting %" PRId64 " s", chat, ms / 1000);
 	}
 	ratelimit_block(ds->d.rl, chat, ds->d.clk->now + ms);
+	/* Remembered across a restart: Telegram lengthens a block that is
+	 * not respected. */
+	if (store_block_set(ds->d.store, chat, ds->d.clk->wall + ms) != 0)
+		log_error("store: %s", store_errmsg(ds->d.store));
+}
+
+/* 429 blocks of an earlier run that are still in force. */
+static void blocks_restore(struct dispatch *ds)
+{
+	struct store_block b[64];
+	int n = store_blocks(ds->d.store, ds->d.clk->wall, b, ARRAY_LEN(b));
+
+	for (int i = 0; i < n; i++) {
+		ratelimit_block(ds->d.rl, b[i].chat,
+				clock_wall_to_mono(ds->d.clk, b[i].until));
+		int64_t s = (b[i].until - ds->d.clk->wall + 999) / 1000;
+
+		if (b[i].chat != 0)
+			log_info("429 block of an earlier run: nothing to chat "
+				 "%" PRId64 " for %" PRId64 " s", b[i].chat, s);
+		else
+			log_info("429 block of an earlier run: nothing to any "
+				 "chat for %" PRId64 " s", s);
+	}
 }
 
 /* Bookkeeping common to every answer, alert or reply: the API state,
@@ -323,9 +484,9 @@ static void dispatch_account(void *arg, int64_t chat, int64_t sent_at,
 		break;
 	case API_PAUSED:
 		log_error("Telegram says 401 Unauthorized: the bot token is "
-			  "wrong or revoked. Sending and commands are paused "
-			  "(nothing is lost) and retried every 5 minutes; fix "
-			  "the token (a SIGHUP re-reads token_file).");
+			  "wrong or revoked. Sending is paused (nothing is "
+			  "lost) and retried every 5 minutes; fix the token (a "
+			  "SIGHUP re-reads token_file).");
 		break;
 	case API_RESUMED:
 		log_info("the bot token works again");
@@ -337,7 +498,8 @@ static void dispatch_account(void *arg, int64_t chat, int64_t sent_at,
 		rate_limited(ds, chat, r);
 }
 
-static void chat_failed(struct dispatch *ds, struct chat *c, const char *why)
+static void chat_failed(struct dispatch *ds, struct dest_chat *c,
+			const char *why)
 {
 	char html[400];
 
@@ -353,7 +515,7 @@ static void chat_failed(struct dispatch *ds, struct chat *c, const char *why)
 
 /* Group became supergroup: its rows move and go out again at once. A
  * migration that makes no sense is a server error: back off. */
-static int chat_migrate(struct dispatch *ds, struct chat *c, int64_t to)
+static int chat_migrate(struct dispatch *ds, struct dest_chat *c, int64_t to)
 {
 	char err[160];
 
@@ -377,6 +539,7 @@ static void rows_payload_failed(struct job *j, const char *err)
 		struct delivery *r = &j->rows[i];
 
 		r->attempts++;
+		r->parts_sent = 0; /* plain text is split differently */
 		str_copy(r->last_error, err, sizeof(r->last_error));
 		if (r->flags & DF_PLAIN) {
 			r->state = DS_FAILED;
@@ -389,11 +552,29 @@ static void rows_payload_failed(struct job *j, const char *err)
 	}
 }
 
+/* Part j->part - 1 of a long alert is in the chat: recorded (turn's
+ * transaction, committed before the next part leaves) so that a restart
+ * resumes after it. */
+static void rows_part_sent(struct dispatch *ds, struct job *j)
+{
+	for (size_t i = 0; i < j->nrows; i++) {
+		j->rows[i].parts_sent = (int)j->part;
+		j->rows[i].message_id = j->first_msg;
+	}
+	rows_write(ds, j);
+}
+
+static void rows_parts_reset(struct job *j)
+{
+	for (size_t i = 0; i < j->nrows; i++)
+		j->rows[i].parts_sent = 0;
+}
+
 static void alert_outcome(struct dispatch *ds, struct job *j,
 			  const struct tg_reply *r)
 {
 	int64_t wall = ds->d.clk->wall;
-	struct chat *c = j->chat;
+	struct dest_chat *c = j->chat;
 	int capped;
 
 	switch (r->outcome) {
@@ -406,8 +587,10 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 		}
 		if (j->part == 0)
 			j->first_msg = r->message_id;
-		if (++j->part < j->nparts)
+		if (++j->part < j->nparts) {
+			rows_part_sent(ds, j);
 			return; /* the next part waits for its slot */
+		}
 		rows_sent(ds, j, j->first_msg);
 		break;
 	case TG_MSG_GONE:
@@ -423,8 +606,8 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 	case TG_TOO_LONG:
 	case TG_BAD_REQUEST:
 		log_warnx("chat %" PRId64 ": Telegram refused a message (%s); "
-			  "%s", c->id, r->description,
-			  j->rows[0].flags & DF_PLAIN ? "giving up" :
+			  "%s", c->id, r->description, j->nrows == 0 ||
+			  (j->rows[0].flags & DF_PLAIN) ? "giving up" :
 			  "resending as plain text");
 		rows_payload_failed(j, r->description);
 		rows_count_failed(ds, j);
@@ -435,8 +618,10 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 		rows_count_failed(ds, j);
 		break;
 	case TG_MIGRATED:
-		/* Written first: the migration then moves these rows too. */
+		/* Written first: the migration then moves these rows too
+		 * (from the first part: none is in the new chat). */
 		rows_set(j, DS_PENDING, wall, NULL, 0);
+		rows_parts_reset(j);
 		rows_write(ds, j);
 		if (chat_migrate(ds, c, r->migrate_to) == 0)
 			return;
@@ -445,6 +630,7 @@ static void alert_outcome(struct dispatch *ds, struct job *j,
 		break;
 	case TG_THREAD_GONE:
 		rows_set(j, DS_PENDING, wall, r->description, DF_NO_THREAD);
+		rows_parts_reset(j);
 		break;
 	case TG_UNAUTHORIZED:
 		rows_set(j, DS_PENDING, wall, r->description, 0);
@@ -504,22 +690,96 @@ static int alert_silent(const struct config *cfg, const struct alert *a)
 	       (int)a->severity > cfg->notify_severity;
 }
 
+/* Would this alert carry Ack / Mute buttons on its own? */
+static int alert_has_buttons(const struct config *cfg, const struct alert *a)
+{
+	return cfg->buttons && a->status == ALERT_FIRING &&
+	       a->severity <= SEV_ERROR;
+}
+
 static char *alert_buttons(const struct config *cfg, const struct alert *a)
 {
 	char ack[32], mute[32];
 	const char *labels[2] = { "✅ Ack", "🔕 Mute 1h" };
 	const char *data[2] = { ack, mute };
 
-	if (!cfg->buttons || a->status != ALERT_FIRING ||
-	    a->severity > SEV_ERROR)
+	if (!alert_has_buttons(cfg, a))
 		return NULL;
 	snprintf(ack, sizeof(ack), "ack:%" PRId64, a->id);
 	snprintf(mute, sizeof(mute), "mute:%" PRId64, a->id);
 	return tg_markup_buttons(labels, data, 2);
 }
 
+/* A pack's buttons name it by one of its alerts and its chat (a message
+ * id is not known before it is sent): "ackp:<alert id>:<chat id>", at
+ * most 5 + 19 + 1 + 20 bytes, within Telegram's 64. */
+static char *pack_buttons(int64_t alert_id, int64_t chat, size_t n)
+{
+	char ack[64], mute[64], label[48];
+	const char *labels[2] = { label, "🔕 Mute these sources 1h" };
+	const char *data[2] = { ack, mute };
+
+	snprintf(label, sizeof(label), "✅ Ack all %zu", n);
+	snprintf(ack, sizeof(ack), "ackp:%" PRId64 ":%" PRId64, alert_id, chat);
+	snprintf(mute, sizeof(mute), "mutep:%" PRId64 ":%" PRId64, alert_id,
+		 chat);
+	return tg_markup_buttons(labels, data, 2);
+}
+
+/* delivery.timezone, (re)loaded when the configuration names another;
+ * NULL (UTC) if it cannot be loaded (check-config loaded it). */
+static const struct tz *dispatch_tz(struct dispatch *ds)
+{
+	char err[256];
+
+	if (strcmp(ds->tzname, ds->d.cfg->timezone) != 0) {
+		tz_free(ds->tz);
+		ds->tz = NULL;
+		str_copy(ds->tzname, ds->d.cfg->timezone, sizeof(ds->tzname));
+		if (tz_load(&ds->tz, ds->tzname, err, sizeof(err)) != 0)
+			log_warnx("delivery.timezone: %s; using UTC", err);
+	}
+	return ds->tz;
+}
+
+/* "14 min", "2 h 5 min", "3 d" */
+static void fmt_ago(char *dst, size_t size, int64_t ms)
+{
+	int64_t m = ms / 60000;
+
+	if (m < 1)
+		snprintf(dst, size, "%" PRId64 " s", ms / 1000);
+	else if (m < 60)
+		snprintf(dst, size, "%" PRId64 " min", m);
+	else if (m < 48 * 60)
+		snprintf(dst, size, "%" PRId64 " h %" PRId64 " min", m / 60,
+			 m % 60);
+	else
+		snprintf(dst, size, "%" PRId64 " d", m / 1440);
+}
+
+/* For an alert that came in at `received` and reaches the chat at `at`
+ * (now, or the sent_at of a message being edited): "fired 12:03, 14 min
+ * ago" (edit: "fired 12:03, delivered 14 min late") in delivery.timezone,
+ * or NULL when it is not late. */
+static const char *late_note(struct dispatch *ds, int64_t received,
+			     int64_t at, int edit, char *dst, size_t size)
+{
+	char when[32], ago[32];
+	int64_t late = at - received;
+
+	if (received <= 0 || late <= LATE_MS)
+		return NULL;
+	tz_format(dispatch_tz(ds), when, sizeof(when), received,
+		  late >= 86400000 ? "%Y-%m-%d %H:%M" : "%H:%M");
+	fmt_ago(ago, sizeof(ago), late);
+	snprintf(dst, size, edit ? "fired %s, delivered %s late" :
+		 "fired %s, %s ago", when, ago);
+	return dst;
+}
+
 static struct job *job_new(struct dispatch *ds, enum job_kind kind,
-			   struct chat *c, const struct due_item *items,
+			   struct dest_chat *c, const struct due_item *items,
 			   size_t n)
 {
 	struct job *j = calloc(1, sizeof(*j));
@@ -530,12 +790,14 @@ static struct job *job_new(struct dispatch *ds, enum job_kind kind,
 	j->kind = kind;
 	j->chat = c;
 	j->html = 1;
-	j->rows = calloc(n, sizeof(*j->rows));
-	j->received = calloc(n, sizeof(*j->received));
+	j->rows = calloc(n ? n : 1, sizeof(*j->rows));
+	j->received = calloc(n ? n : 1, sizeof(*j->received));
 	if (j->rows == NULL || j->received == NULL) {
 		job_free(j);
 		return NULL;
 	}
+	if (n > 0 && !(items[0].d.flags & DF_NO_THREAD))
+		j->thread = items[0].d.thread_id;
 	for (size_t i = 0; i < n; i++) {
 		j->rows[i] = items[i].d;
 		j->received[i] = items[i].a.received_at;
@@ -549,6 +811,7 @@ static int job_format_single(struct dispatch *ds, struct job *j,
 {
 	const struct alert *a = &it->a;
 	struct format_extra x = { 0 };
+	char late[96];
 	char *note;
 	int n;
 
@@ -563,6 +826,10 @@ static int job_format_single(struct dispatch *ds, struct job *j,
 	} else {
 		/* an alert of its own, or a resolution whose HTML was refused:
 		 * the whole alert (as plain text), under the original if any */
+		if (a->status == ALERT_FIRING)
+			x.late = late_note(ds, a->received_at,
+					   ds->d.clk->wall, 0, late,
+					   sizeof(late));
 		n = route_format(ds->d.cfg, a, &x, it->d.chat_id,
 				 (it->d.flags & DF_PLAIN) != 0, j->parts,
 				 FORMAT_MAX_PARTS);
@@ -577,16 +844,149 @@ static int job_format_single(struct dispatch *ds, struct job *j,
 	return 0;
 }
 
-/* A resolved alert whose original was sent on its own: first edit the
- * original to show it resolved, then (DF_EDITED) reply under it. If
- * Telegram refused the edit's HTML (DF_PLAIN), the same bytes are not
- * tried again: the resolution goes as a plain reply. */
-static struct job *job_for_resolved(struct dispatch *ds, struct chat *c,
+/* --- packs --- */
+
+/* The order of a pack's lines: by severity, then by source (a line
+ * leaves out the source when it is the one above, so a storm from a few
+ * sources packs denser), then by id. The same for a pack being built and
+ * for one re-rendered from the store, so that an edit keeps its lines
+ * where they were. */
+static int pack_cmp(const struct alert *a, const struct alert *b)
+{
+	int c;
+
+	if (a->severity != b->severity)
+		return a->severity < b->severity ? -1 : 1;
+	c = strcmp(a->source ? a->source : "", b->source ? b->source : "");
+	if (c != 0)
+		return c;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int due_cmp(const void *x, const void *y)
+{
+	return pack_cmp(&((const struct due_item *)x)->a,
+			&((const struct due_item *)y)->a);
+}
+
+/* --- packs as they stand in the store --- */
+
+struct pack_view {
+	struct due_item items[DUE_BATCH]; /* rows with their alerts */
+	struct pack_line lines[DUE_BATCH];
+	char acked[DUE_BATCH][64];
+	size_t n;
+};
+
+static void pack_view_free(struct pack_view *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		alert_free(&v->items[i].a);
+	v->n = 0;
+}
+
+/* Loads the rows and alerts of pack (chat, msg). 0, or -1 if there is no
+ * such pack (or the store fails). */
+static int pack_view_load(struct dispatch *ds, int64_t chat, int64_t msg,
+			  struct pack_view *v)
+{
+	struct delivery rows[DUE_BATCH];
+	int64_t at;
+	int n = store_pack_rows(ds->d.store, chat, msg, rows, DUE_BATCH);
+
+	v->n = 0;
+	for (int i = 0; i < n; i++) {
+		if (store_alert_get(ds->d.store, rows[i].alert_id,
+				    &v->items[v->n].a) != 1)
+			continue;
+		v->items[v->n++].d = rows[i];
+	}
+	qsort(v->items, v->n, sizeof(v->items[0]), due_cmp);
+	for (size_t i = 0; i < v->n; i++) {
+		struct pack_line *l = &v->lines[i];
+
+		l->a = &v->items[i].a;
+		l->resolved = (v->items[i].d.flags & DF_RESOLVED) != 0;
+		l->acked_by = store_ack_get(ds->d.store, l->a->id, v->acked[i],
+					    sizeof(v->acked[0]), &at) == 1 ?
+			      v->acked[i] : NULL;
+	}
+	return v->n > 0 ? 0 : -1;
+}
+
+/* The pack's text and buttons as they should read now: lines resolved
+ * and acked marked, buttons while a line still wants them. */
+static int pack_view_render(struct dispatch *ds, const struct pack_view *v,
+			    int64_t chat, char **html, char **markup)
+{
+	struct pack_opts o = { .dense = v->n > FORMAT_PACK_DENSE_AT };
+	int64_t oldest = INT64_MAX;
+	char late[96];
+	size_t open = 0;
+
+	*markup = NULL;
+	for (size_t i = 0; i < v->n; i++) {
+		const struct alert *a = &v->items[i].a;
+
+		if (a->received_at < oldest)
+			oldest = a->received_at;
+		if (alert_has_buttons(ds->d.cfg, a) &&
+		    !v->lines[i].resolved && v->lines[i].acked_by == NULL)
+			open++;
+	}
+	o.late = late_note(ds, oldest, v->items[0].d.sent_at, 1, late,
+			   sizeof(late));
+	if (format_pack_lines(v->lines, v->n, &o, html) == 0)
+		return -1;
+	if (open > 0)
+		*markup = pack_buttons(v->items[0].a.id, chat, v->n);
+	return 0;
+}
+
+/* --- choosing the next message --- */
+
+/* A resolution whose original was sent: its delivery row (1), or 0. */
+/* Whose keys the alert's key is among (socket.key_scope). */
+static int64_t key_peer(const struct dispatch *ds, const struct due_item *it)
+{
+	return store_key_peer(ds->d.cfg->key_scope == KEY_SCOPE_SHARED,
+			      it->a.peer_uid);
+}
+
+static int original_of(const struct dispatch *ds, const struct due_item *it,
+		       struct delivery *orig)
+{
+	return it->a.status == ALERT_RESOLVED && it->a.key &&
+	       store_original_delivery(ds->d.store, it->a.key,
+				       key_peer(ds, it), it->d.chat_id,
+				       it->a.id, orig) == 1;
+}
+
+/* A long alert whose first parts reached the chat before a restart goes
+ * on from the first part that did not. */
+static void job_resume(struct job *j)
+{
+	const struct delivery *r = &j->rows[0];
+
+	if (r->parts_sent <= 0 || j->nparts < 2)
+		return;
+	j->part = (size_t)r->parts_sent < j->nparts ?
+		  (size_t)r->parts_sent : j->nparts - 1;
+	j->first_msg = r->message_id;
+}
+
+/* A resolution whose original was sent: first edit the original (a
+ * single alert: to show it resolved; a pack: that line marked resolved)
+ * then (DF_EDITED) reply under it. If Telegram refused the edit's HTML
+ * (DF_PLAIN), the same bytes are not tried again: the resolution goes as
+ * a plain reply. */
+static struct job *job_for_resolved(struct dispatch *ds, struct dest_chat *c,
 				    const struct due_item *it,
-				    const struct delivery *orig)
+				    struct delivery *orig)
 {
 	struct alert oa;
 	struct format_extra x = { .resolved = 1 };
+	struct pack_view *v = NULL;
 	struct job *j;
 	char *parts[FORMAT_MAX_PARTS];
 	int n;
@@ -597,6 +997,23 @@ static struct job *job_for_resolved(struct dispatch *ds, struct chat *c,
 		return NULL;
 	if (j->kind == JOB_ALERT) {
 		if (job_format_single(ds, j, it, orig->message_id) != 0)
+			goto fail;
+		return j;
+	}
+	j->reply_to = orig->message_id; /* for the edit: which message */
+	j->nparts = 1;
+	if (orig->flags & DF_PACKED) {
+		/* the line shows resolved from now on, in every re-render */
+		orig->flags |= DF_RESOLVED;
+		row_write(ds, orig);
+		if ((v = malloc(sizeof(*v))) == NULL ||
+		    pack_view_load(ds, c->id, orig->message_id, v) != 0)
+			goto fail;
+		n = pack_view_render(ds, v, c->id, &j->parts[0], &j->markup);
+		pack_view_free(v);
+		free(v);
+		v = NULL;
+		if (n != 0)
 			goto fail;
 		return j;
 	}
@@ -611,15 +1028,19 @@ static struct job *job_for_resolved(struct dispatch *ds, struct chat *c,
 	j->parts[0] = parts[0]; /* the first message carries the header */
 	for (int i = 1; i < n; i++)
 		free(parts[i]);
-	j->nparts = 1;
-	j->reply_to = orig->message_id; /* for the edit: which message */
 	return j;
 fail:
+	free(v);
 	job_free(j);
 	return NULL;
 }
 
-static int packable(const struct dispatch *ds, const struct due_item *it)
+/* May it go in a pack? Resolutions are edits and replies under their
+ * original (job_for_resolved), unless the backlog is deep: then one
+ * whose original was packed rides in a quiet pack too (its original's
+ * line is marked resolved for later re-renders). */
+static int packable(const struct dispatch *ds, const struct due_item *it,
+		    int deep)
 {
 	struct delivery orig;
 
@@ -627,34 +1048,60 @@ static int packable(const struct dispatch *ds, const struct due_item *it)
 		return 0;
 	if (it->a.status == ALERT_RESOLVED && it->a.key &&
 	    !(it->d.flags & DF_EDITED) &&
-	    store_original_delivery(ds->d.store, it->a.key, it->d.chat_id,
-				    it->a.id, &orig) == 1 &&
-	    !(orig.flags & DF_PACKED))
+	    original_of(ds, it, &orig) &&
+	    (!deep || !(orig.flags & DF_PACKED)))
 		return 0;
 	return 1;
 }
 
-static struct job *job_for_pack(struct dispatch *ds, struct chat *c,
-				struct due_item *items, size_t n)
+/* Packed resolutions: their originals' lines read resolved from now on. */
+static void pack_mark_resolved(struct dispatch *ds, const struct due_item *it)
 {
-	const struct alert *list[DUE_BATCH];
+	struct delivery orig;
+
+	if (original_of(ds, it, &orig) && (orig.flags & DF_PACKED) &&
+	    !(orig.flags & DF_RESOLVED)) {
+		orig.flags |= DF_RESOLVED;
+		row_write(ds, &orig);
+	}
+}
+
+/* Packs the due items of the head's thread that ring (ring = 1) or do
+ * not (0): a message that rings holds only alerts that would ring on
+ * their own. NULL when fewer than two qualify. */
+static struct job *job_for_pack(struct dispatch *ds, struct dest_chat *c,
+				struct due_item *items, size_t n, int ring,
+				int deep)
+{
+	struct pack_line lines[DUE_BATCH];
 	struct due_item picked[DUE_BATCH];
-	size_t k = 0, packed;
+	struct pack_opts o = { 0 };
+	size_t k = 0, packed, nbuttons = 0;
+	int64_t oldest = INT64_MAX;
 	struct job *j;
-	char *html = NULL;
+	char *html = NULL, late[96];
 
 	for (size_t i = 0; i < n && k < DUE_BATCH; i++)
 		if (items[i].d.thread_id == items[0].d.thread_id &&
 		    (items[i].d.flags & DF_NO_THREAD) ==
 		    (items[0].d.flags & DF_NO_THREAD) &&
-		    packable(ds, &items[i])) {
-			picked[k] = items[i];
-			list[k] = &items[i].a;
-			k++;
+		    alert_silent(ds->d.cfg, &items[i].a) == !ring &&
+		    packable(ds, &items[i], deep)) {
+			picked[k++] = items[i];
+			if (items[i].a.received_at < oldest)
+				oldest = items[i].a.received_at;
 		}
-	if (k < PACK_MIN)
+	if (k < 2)
 		return NULL;
-	packed = format_pack(list, k, &html);
+	/* picked shares the alerts' strings with items (freed by the
+	 * caller); job_new copies only the rows. */
+	qsort(picked, k, sizeof(picked[0]), due_cmp);
+	for (size_t i = 0; i < k; i++)
+		lines[i] = (struct pack_line){ .a = &picked[i].a };
+	o.dense = k > FORMAT_PACK_DENSE_AT;
+	o.late = late_note(ds, oldest, ds->d.clk->wall, 0, late,
+			   sizeof(late));
+	packed = format_pack_lines(lines, k, &o, &html);
 	if (packed == 0 || html == NULL) {
 		free(html);
 		return NULL;
@@ -666,45 +1113,128 @@ static struct job *job_for_pack(struct dispatch *ds, struct chat *c,
 	}
 	j->parts[0] = html;
 	j->nparts = 1;
-	j->silent = 1;
-	for (size_t i = 0; i < packed; i++)
-		if (!alert_silent(ds->d.cfg, list[i]))
-			j->silent = 0; /* ring if any of them would */
+	j->silent = !ring;
+	for (size_t i = 0; i < packed; i++) {
+		nbuttons += alert_has_buttons(ds->d.cfg, lines[i].a);
+		if (picked[i].a.status == ALERT_RESOLVED)
+			pack_mark_resolved(ds, &picked[i]);
+	}
+	if (nbuttons > 0)
+		j->markup = pack_buttons(picked[0].a.id, c->id, packed);
 	return j;
 }
 
-static struct job *job_for_chat(struct dispatch *ds, struct chat *c,
+/* The storm's opening message: how much is queued, by severity, and the
+ * sources with most alerts. It rings if any of it would. */
+static struct job *job_for_summary(struct dispatch *ds, struct dest_chat *c,
+				   const struct due_item *items)
+{
+	struct queue_summary q;
+	struct buf b;
+	struct job *j;
+	int ring = 0;
+
+	if (store_queue_summary(ds->d.store, c->id, ds->d.clk->wall, &q) != 0 ||
+	    q.total < STORM_AT)
+		return NULL;
+	buf_init(&b, TG_MAX_TEXT);
+	buf_printf(&b, "🌩 <b>%s%" PRId64 " alerts queued</b>",
+		   q.capped ? "over " : "", q.total);
+	for (int s = 0; s < SEV_COUNT; s++) {
+		if (q.by_severity[s] == 0)
+			continue;
+		buf_printf(&b, "\n%s %s: %" PRId64, format_marker((enum severity)s),
+			   severity_name((enum severity)s), q.by_severity[s]);
+		if (s <= ds->d.cfg->notify_severity)
+			ring = 1;
+	}
+	if (q.nsources > 0)
+		buf_printf(&b, "\nTop sources:");
+	for (size_t i = 0; i < q.nsources; i++) {
+		buf_printf(&b, "%s <code>", i ? "," : "");
+		if (q.sources[i].source[0])
+			html_escape(&b, q.sources[i].source,
+				    strlen(q.sources[i].source), 0);
+		else
+			buf_printf(&b, "(none)");
+		buf_printf(&b, "</code> %" PRId64, q.sources[i].n);
+	}
+	buf_printf(&b, "\n<i>Packed messages follow; /alerts lists them.</i>");
+	if (b.data == NULL || (j = job_new(ds, JOB_SUMMARY, c, items, 0)) ==
+	    NULL) {
+		buf_free(&b);
+		return NULL;
+	}
+	if (!(items[0].d.flags & DF_NO_THREAD))
+		j->thread = items[0].d.thread_id;
+	j->parts[0] = b.data;
+	j->nparts = 1;
+	j->silent = !ring;
+	return j;
+}
+
+/* Would the chat's budget clear n more messages within
+ * delivery.pack_after? */
+static int budget_clears(struct dispatch *ds, const struct dest_chat *c, size_t n)
+{
+	int64_t now = ds->d.clk->now;
+
+	return ratelimit_drain(ds->d.rl, c->id, (int)n, now) - now <=
+	       (int64_t)ds->d.cfg->pack_after * 1000;
+}
+
+/* Packing is by the time the backlog needs, not by its count: alerts that
+ * ring go out singly, with their buttons, while the chat's budget clears
+ * all of them within delivery.pack_after; beyond that they are packed
+ * (with a summary first when it is a storm). Quiet ones are packed from
+ * PACK_MIN_QUIET on, and never share a message with ringing ones. */
+static struct job *job_for_chat(struct dispatch *ds, struct dest_chat *c,
 				struct due_item *items, size_t n)
 {
+	const struct config *cfg = ds->d.cfg;
 	struct due_item *it = &items[0];
 	struct delivery orig;
 	struct job *j;
+	size_t nring = 0, nquiet = 0;
+	int ring = !alert_silent(cfg, &it->a), deep;
 
-	if (ds->d.cfg->pack && n >= PACK_MIN &&
-	    (j = job_for_pack(ds, c, items, n)) != NULL)
+	for (size_t i = 0; i < n; i++) {
+		if (!alert_silent(cfg, &items[i].a))
+			nring++;
+		else if (packable(ds, &items[i], 0))
+			nquiet++;
+	}
+	deep = !budget_clears(ds, c, n);
+	if (cfg->pack && n >= STORM_AT && !c->storm &&
+	    (j = job_for_summary(ds, c, items)) != NULL) {
+		c->storm = 1;
 		return j;
-	if (it->a.status == ALERT_RESOLVED && it->a.key &&
-	    store_original_delivery(ds->d.store, it->a.key, c->id, it->a.id,
-				    &orig) == 1 && !(orig.flags & DF_PACKED))
+	}
+	if (cfg->pack && (ring ? !budget_clears(ds, c, nring) :
+			  deep || nquiet >= PACK_MIN_QUIET) &&
+	    (j = job_for_pack(ds, c, items, n, ring, deep)) != NULL)
+		return j;
+	if (original_of(ds, it, &orig))
 		return job_for_resolved(ds, c, it, &orig);
 	j = job_new(ds, JOB_ALERT, c, it, 1);
 	if (j != NULL && job_format_single(ds, j, it, 0) != 0) {
 		job_free(j);
 		j = NULL;
 	}
+	if (j != NULL)
+		job_resume(j);
 	return j;
 }
 
 static char *job_body(const struct dispatch *ds, const struct job *j)
 {
-	const struct delivery *r = &j->rows[0];
-	int64_t thread = (r->flags & DF_NO_THREAD) ? 0 : r->thread_id;
+	int64_t thread = j->thread;
 	int last = j->part + 1 == j->nparts;
 	int no_preview = !ds->d.cfg->link_preview;
 
-	if (j->kind == JOB_EDIT)
+	if (j->kind == JOB_EDIT) /* a pack keeps its buttons */
 		return tg_body_edit(j->chat->id, j->reply_to, j->parts[0],
-				    j->html, no_preview, NULL);
+				    j->html, no_preview, j->markup);
 	return tg_body_send(j->chat->id, thread, j->parts[j->part], j->html,
 			    j->silent, no_preview,
 			    j->part == 0 ? j->reply_to : 0,
@@ -716,9 +1246,10 @@ static void job_start(struct dispatch *ds, struct job *j)
 	int64_t now = ds->d.clk->now;
 	char *body = job_body(ds, j);
 
-	if (j->part == 0) {
+	if (!j->started) {
 		rows_set(j, DS_SENDING, 0, NULL, 0);
 		rows_write(ds, j);
+		j->started = 1;
 	}
 	ratelimit_sent(ds->d.rl, j->chat->id, now);
 	j->sent_at = now;
@@ -753,7 +1284,7 @@ static void chat_fail_due(struct dispatch *ds, const char *why,
 		r->due_at = 0;
 		r->updated_at = ds->d.clk->wall;
 		str_copy(r->last_error, why, sizeof(r->last_error));
-		store_delivery_update(ds->d.store, r);
+		row_write(ds, r);
 		stats_delivery(ds->d.stats, ds->d.clk->now, ST_DELIVERY_FAILED,
 			       r->attempts, -1);
 	}
@@ -761,7 +1292,7 @@ static void chat_fail_due(struct dispatch *ds, const char *why,
 
 /* May an alert request go to chat c now? Its lane, the API, and no reply
  * of the outbox in flight to it. */
-static int chat_ready(struct dispatch *ds, const struct chat *c)
+static int chat_ready(struct dispatch *ds, const struct dest_chat *c)
 {
 	int64_t now = ds->d.clk->now;
 
@@ -770,7 +1301,7 @@ static int chat_ready(struct dispatch *ds, const struct chat *c)
 	       !outbox_busy(ds->outbox, c->id);
 }
 
-static void chat_run(struct dispatch *ds, struct chat *c)
+static void chat_run(struct dispatch *ds, struct dest_chat *c)
 {
 	struct due_item items[DUE_BATCH];
 	const char *failed = chats_failed(ds->d.chats, c->id);
@@ -788,6 +1319,8 @@ static void chat_run(struct dispatch *ds, struct chat *c)
 	if (failed == NULL && !chat_ready(ds, c))
 		return;
 	n = store_due(ds->d.store, c->id, ds->d.clk->wall, items, DUE_BATCH);
+	if (n == 0)
+		c->storm = 0; /* the next storm opens with its own summary */
 	if (n <= 0)
 		return;
 	if (failed != NULL) {
@@ -808,19 +1341,22 @@ static void chat_run(struct dispatch *ds, struct chat *c)
 void dispatch_run(struct dispatch *ds)
 {
 	chats_sync(ds);
+	journal_rewrite(ds);
 	outbox_run(ds->outbox);
+	if (sends_held(ds))
+		return;
 	for (size_t i = 0; i < ds->nchats; i++)
 		chat_run(ds, &ds->chats[i]);
 }
 
-static int64_t max64(int64_t a, int64_t b)
+static int64_t later64(int64_t a, int64_t b)
 {
 	return a > b ? a : b;
 }
 
 /* When chat c may have work: its lane, then its parked part or the
  * store's next due row. INT64_MAX: none (or only an answer frees it). */
-static int64_t chat_next(struct dispatch *ds, const struct chat *c)
+static int64_t chat_next(struct dispatch *ds, const struct dest_chat *c)
 {
 	const struct clock *clk = ds->d.clk;
 	int64_t w, due;
@@ -829,17 +1365,21 @@ static int64_t chat_next(struct dispatch *ds, const struct chat *c)
 		return INT64_MAX; /* its request's answer wakes the loop */
 	w = ratelimit_when(ds->d.rl, c->id, LANE_ALERT, clk->now);
 	if (c->busy)
-		return max64(w, c->busy->not_before);
+		return later64(w, c->busy->not_before);
 	due = store_next_due(ds->d.store, c->id);
 	if (due == 0)
 		return INT64_MAX;
-	return max64(w, clock_wall_to_mono(clk, due));
+	return later64(w, clock_wall_to_mono(clk, due));
 }
 
 int64_t dispatch_next(struct dispatch *ds)
 {
 	int64_t t = outbox_next(ds->outbox);
 
+	if (journal_due(ds) < t)
+		t = journal_due(ds);
+	if (sends_held(ds))
+		return t; /* only the journal's rewrite, and replies */
 	chats_sync(ds);
 	for (size_t i = 0; i < ds->nchats; i++) {
 		int64_t w = chat_next(ds, &ds->chats[i]);
@@ -848,7 +1388,7 @@ int64_t dispatch_next(struct dispatch *ds)
 	}
 	if (t == INT64_MAX)
 		return t;
-	return max64(t, api_gate(ds->d.api, API_SEND));
+	return later64(t, api_gate(ds->d.api, API_SEND));
 }
 
 void dispatch_retry_now(struct dispatch *ds)
@@ -877,32 +1417,98 @@ void dispatch_status(struct dispatch *ds, cJSON *obj)
 				(double)outbox_queued(ds->outbox));
 }
 
-void dispatch_refresh_alert(struct dispatch *ds, int64_t alert_id)
+/* A message to re-render: a single alert's, or a pack. */
+struct refresh_target {
+	int64_t chat, msg, alert_id;
+	int packed;
+};
+
+/* Edits a single alert's message in chat t->chat to show it as it
+ * stands (acked: who; late: when it fired). */
+static void refresh_single(struct dispatch *ds, const struct delivery *r)
 {
-	struct delivery rows[CONFIG_MAX_CHATS];
 	struct format_extra x = { 0 };
 	struct alert a;
-	char by[64], *parts[FORMAT_MAX_PARTS];
-	int n, np;
+	char by[64], late[96], *parts[FORMAT_MAX_PARTS];
+	int np;
 
-	if (store_alert_get(ds->d.store, alert_id, &a) != 1)
+	if (store_alert_get(ds->d.store, r->alert_id, &a) != 1)
 		return;
-	if (store_ack_get(ds->d.store, alert_id, by, sizeof(by),
+	if (store_ack_get(ds->d.store, r->alert_id, by, sizeof(by),
 			  &x.acked_at) == 1)
 		x.acked_by = by;
-	n = store_deliveries(ds->d.store, alert_id, rows, ARRAY_LEN(rows));
-	for (int i = 0; i < n; i++) {
-		if (rows[i].state != DS_SENT || rows[i].message_id == 0 ||
-		    (rows[i].flags & (DF_PACKED | DF_PLAIN)))
-			continue;
-		/* each chat's own template */
-		np = route_format(ds->d.cfg, &a, &x, rows[i].chat_id, 0, parts,
-				  FORMAT_MAX_PARTS);
-		if (np > 0)
-			outbox_edit(ds->outbox, rows[i].chat_id,
-				    rows[i].message_id, parts[0], NULL);
-		for (int k = 0; k < np; k++)
-			free(parts[k]);
-	}
+	if (a.status == ALERT_FIRING)
+		x.late = late_note(ds, a.received_at, r->sent_at, 1, late,
+				   sizeof(late));
+	/* each chat's own template */
+	np = route_format(ds->d.cfg, &a, &x, r->chat_id, 0, parts,
+			  FORMAT_MAX_PARTS);
+	if (np > 0)
+		outbox_edit(ds->outbox, r->chat_id, r->message_id, parts[0],
+			    NULL);
+	for (int k = 0; k < np; k++)
+		free(parts[k]);
 	alert_free(&a);
+}
+
+static void refresh_pack(struct dispatch *ds, int64_t chat, int64_t msg)
+{
+	struct pack_view *v = malloc(sizeof(*v));
+	char *html = NULL, *markup = NULL;
+
+	if (v == NULL || pack_view_load(ds, chat, msg, v) != 0) {
+		free(v);
+		return;
+	}
+	if (pack_view_render(ds, v, chat, &html, &markup) == 0)
+		outbox_edit(ds->outbox, chat, msg, html, markup);
+	free(html);
+	free(markup);
+	pack_view_free(v);
+	free(v);
+}
+
+void dispatch_refresh_alerts(struct dispatch *ds, const int64_t *ids,
+			     size_t n)
+{
+	struct delivery rows[CONFIG_MAX_CHATS];
+	struct refresh_target t[REFRESH_MAX];
+	size_t nt = 0, k;
+	int nr;
+
+	for (size_t i = 0; i < n; i++) {
+		nr = store_deliveries(ds->d.store, ids[i], rows,
+				      ARRAY_LEN(rows));
+		for (int r = 0; r < nr; r++) {
+			if (rows[r].state != DS_SENT ||
+			    rows[r].message_id == 0 ||
+			    (rows[r].flags & DF_PLAIN))
+				continue;
+			/* a pack is edited once, however many of its
+			 * alerts changed */
+			for (k = 0; k < nt; k++)
+				if (t[k].chat == rows[r].chat_id &&
+				    t[k].msg == rows[r].message_id)
+					break;
+			if (k < nt)
+				continue;
+			if (nt == REFRESH_MAX)
+				break;
+			t[nt].chat = rows[r].chat_id;
+			t[nt].msg = rows[r].message_id;
+			t[nt].alert_id = ids[i];
+			t[nt].packed = (rows[r].flags & DF_PACKED) != 0;
+			nt++;
+			if (!t[nt - 1].packed)
+				refresh_single(ds, &rows[r]);
+		}
+	}
+	for (k = 0; k < nt; k++)
+		if (t[k].packed)
+			refresh_pack(ds, t[k].chat, t[k].msg);
+}
+
+void dispatch_refresh_alert(struct dispatch *ds, int64_t alert_id)
+{
+	dispatch_refresh_alerts(ds, &alert_id, 1);
 }

@@ -5,7 +5,8 @@
  * For every destination chat (chats.h), dispatch takes the due deliveries
  * from the store (most severe first), waits for the rate limiter and the
  * API state (api.h), packs a backlog into one message when the chat's
- * rate cannot keep up, sends, and records every outcome on the delivery
+ * rate cannot clear it within delivery.pack_after (alerts that ring and
+ * quiet ones never share a message; a storm opens with a summary), sends, and records every outcome on the delivery
  * rows (TELEGRAM.md's error table). Messages to operators go through its
  * outbox (outbox.h), ahead of the alert backlog.
  */
@@ -15,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "bot/util.h"
 
 struct api;
 struct chats;
@@ -42,7 +43,9 @@ struct dispatch_deps {
 
 struct dispatch;
 
-/* NULL when out of memory. Every dep must outlive the dispatch. */
+/* NULL when out of memory. Every dep must outlive the dispatch. 429
+ * blocks stored by an earlier run that are still in force are put back
+ * into the rate limiter. */
 struct dispatch *dispatch_new(const struct dispatch_deps *deps);
 void dispatch_free(struct dispatch *ds);
 
@@ -56,6 +59,10 @@ void dispatch_run(struct dispatch *ds);
 int64_t dispatch_next(struct dispatch *ds);
 /* Requests in flight (alerts and replies). */
 int dispatch_inflight(const struct dispatch *ds);
+/* After the turn's commit. ok: the rows dispatch wrote are durable.
+ * Failed: they are kept and written again every second until a commit
+ * takes them, and no new send starts meanwhile (store_healthy). */
+void dispatch_committed(struct dispatch *ds, int ok);
 
 /* /retry_now: failed destinations are tried again, an open breaker and a
  * refused token probe at once. */
@@ -64,8 +71,13 @@ void dispatch_retry_now(struct dispatch *ds);
 /* Facts for /status: destinations that failed, send queue. */
 void dispatch_status(struct dispatch *ds, struct cJSON *obj);
 
-/* Re-renders the message of alert id in every chat it was sent to (after
- * an ack): edits each single-alert message. */
+/* Re-renders the messages of alert id in every chat it was sent to
+ * (after an ack): each single-alert message, and each pack it is in
+ * (lines acked and resolved marked, buttons while a line wants them). */
 void dispatch_refresh_alert(struct dispatch *ds, int64_t alert_id);
+/* The same for n alerts at once (a pack's "Ack all"): every message is
+ * edited once, however many of the alerts it shows. */
+void dispatch_refresh_alerts(struct dispatch *ds, const int64_t *ids,
+			     size_t n);
 
 #endif

@@ -6,9 +6,8 @@
  * the request back: 503, nothing stored), then parked until the turn's
  * commit: 200 with the ids once it is durable, 503 if the commit failed.
  */
-#include "httpin.h"
+#include "bot/httpin.h"
 
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +16,9 @@
 #include "alerts/httpd.h"
 #include "alerts/store.h"
 #include "alerts/webhook.h"
-#include "config.h"
-#include "intake.h"
-#include "util.h"
+#include "bot/config.h"
+#include "bot/intake.h"
+#include "bot/util.h"
 
 #define METRICS_MAX (1 << 20)
 
@@ -47,13 +46,8 @@ static const struct {
 
 static void respond_error(struct httpd_req *req, int status, const char *msg)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *body;
+	char *body = intake_error_json(msg);
 
-	cJSON_AddFalseToObject(o, "ok");
-	cJSON_AddStringToObject(o, "error", msg);
-	body = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
 	httpd_respond(req, status, NULL, body ? body :
 		      "{\"ok\":false,\"error\":\"out of memory\"}");
 	free(body);
@@ -207,6 +201,7 @@ int httpin_open(struct httpin **out, const struct httpin_deps *deps,
 		.max_body = c->http_max_body,
 		.max_conns = (unsigned)c->http_max_connections,
 		.timeout_s = (unsigned)c->http_timeout,
+		.request_timeout_s = (unsigned)c->http_request_timeout,
 	};
 	struct httpin *h = calloc(1, sizeof(*h));
 

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "loop.h"
+#include "bot/loop.h"
 
 struct buf;
 struct config;

@@ -1,7 +1,7 @@
 /*
  * intake.c - one validated alert becomes one stored alert. See intake.h.
  */
-#include "intake.h"
+#include "bot/intake.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -11,10 +11,10 @@
 #include "alerts/alert.h"
 #include "alerts/route.h"
 #include "alerts/store.h"
-#include "chats.h"
-#include "config.h"
-#include "mutes.h"
-#include "stats.h"
+#include "bot/chats.h"
+#include "bot/config.h"
+#include "bot/mutes.h"
+#include "bot/stats.h"
 
 struct intake {
 	struct intake_deps d;
@@ -39,23 +39,30 @@ void intake_free(struct intake *in)
 	free(in);
 }
 
-/* 1 and the original's id when a repeats a key that is still firing. */
+/* 1 and the original's id when a repeats a key that is still firing: not
+ * when a is more severe than that original (a new alert, even after an
+ * ack), nor when it comes from another sender (key scope "uid"). */
 static int intake_repeat(struct intake *in, const struct alert *a,
 			 int64_t *orig)
 {
-	int64_t id, at;
-	int acked, rc, window = in->d.cfg->repeat_window;
+	struct firing f;
+	int window = in->d.cfg->repeat_window;
 
 	if (a->key == NULL || a->status != ALERT_FIRING)
 		return 0;
-	rc = store_last_firing(in->d.store, a->key, &id, &at, &acked);
-	if (rc != 1)
+	if (store_last_firing(in->d.store, a->key,
+			      store_key_peer(in->d.cfg->key_scope ==
+					     KEY_SCOPE_SHARED, a->peer_uid),
+			      &f) != 1)
+		return 0;
+	if ((int)a->severity < f.severity) /* SEV_CRITICAL is 0 */
 		return 0;
 	/* Acked: the operators know; stay quiet until it resolves. */
-	if (!acked && (window == 0 ||
-		       in->d.clk->wall - at >= (int64_t)window * 1000))
+	if (!f.acked && (window == 0 ||
+			 in->d.clk->wall - f.received_at >=
+			 (int64_t)window * 1000))
 		return 0;
-	*orig = id;
+	*orig = f.id;
 	return 1;
 }
 
@@ -134,6 +141,18 @@ int intake_submit(struct intake *in, struct alert *a,
 	stats_alert(in->d.stats, transport(o->transport),
 		    m ? ST_INTAKE_MUTED : ST_INTAKE_ACCEPTED);
 	return 0;
+}
+
+char *intake_error_json(const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *j;
+
+	cJSON_AddFalseToObject(o, "ok");
+	cJSON_AddStringToObject(o, "error", msg);
+	j = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return j;
 }
 
 void intake_refused(struct intake *in, enum intake_transport t)

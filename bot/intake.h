@@ -3,6 +3,10 @@
  * alert: its destinations (routes, migrated chats), mutes and repeats are
  * decided and it is inserted into the turn's transaction.
  *
+ * Repeats: a firing alert whose key names one still firing (from the same
+ * sender under socket.key_scope "uid"), within delivery.repeat_window or
+ * after an ack, is stored SUPPRESSED, unless it is more severe.
+ *
  * Transport-neutral: the socket and HTTP transports parse their input,
  * call intake_submit, and answer their own clients after the turn's
  * commit (never before).
@@ -13,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "bot/util.h"
 
 struct alert;
 struct chats;
@@ -49,6 +53,10 @@ void intake_free(struct intake *in);
  * a is stored). */
 int intake_submit(struct intake *in, struct alert *a,
 		  const struct intake_origin *o, char *err, size_t errlen);
+/* {"ok":false,"error":msg}, the refusal every transport answers with
+ * (caller frees; NULL when out of memory). */
+char *intake_error_json(const char *msg);
+
 /* Counts input a transport refused before intake_submit. */
 void intake_refused(struct intake *in, enum intake_transport t);
 

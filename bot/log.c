@@ -1,7 +1,7 @@
 /*
  * log.c - leveled stderr logging with token redaction. See log.h.
  */
-#include "log.h"
+#include "bot/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

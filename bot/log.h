@@ -8,7 +8,7 @@
 #ifndef OPSBOT_LOG_H
 #define OPSBOT_LOG_H
 
-#include "util.h"
+#include "bot/util.h"
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 

@@ -1,7 +1,7 @@
 /*
  * loop.c - the event loop around registered sources. See loop.h.
  */
-#include "loop.h"
+#include "bot/loop.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>

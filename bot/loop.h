@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "bot/util.h"
 
 struct loop_source {
 	const char *name;

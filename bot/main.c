@@ -24,9 +24,9 @@
 #include "alerts/listener.h"
 #include "alerts/route.h"
 #include "alerts/store.h"
-#include "config.h"
-#include "daemon.h"
-#include "log.h"
+#include "bot/config.h"
+#include "bot/daemon.h"
+#include "bot/log.h"
 
 #define REPLY_MAX 65536
 #define CLIENT_TIMEOUT_MS 30000

@@ -1,7 +1,7 @@
 /*
  * mutes.c - active mutes: match, add, expire, reload. See mutes.h.
  */
-#include "mutes.h"
+#include "bot/mutes.h"
 
 #include <fnmatch.h>
 #include <stdlib.h>

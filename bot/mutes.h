@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "alerts/store.h"
-#include "util.h"
+#include "bot/util.h"
 
 #define MUTES_MAX 32 /* active mutes applied; one more is refused */
 

@@ -2,19 +2,19 @@
  * outbox.c - the operators' messages: staged during a turn, queued after
  * its commit, sent on the reply lane. See outbox.h.
  */
-#include "outbox.h"
+#include "bot/outbox.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
-#include "api.h"
-#include "chats.h"
-#include "config.h"
-#include "log.h"
-#include "pacing.h"
-#include "telegram.h"
+#include "bot/api.h"
+#include "bot/chats.h"
+#include "bot/config.h"
+#include "bot/log.h"
+#include "bot/pacing.h"
+#include "bot/telegram.h"
 
 enum out_kind { OUT_SEND, OUT_EDIT, OUT_ANSWER };
 
@@ -26,6 +26,7 @@ struct outmsg {
 	char *markup;
 	char cbid[96];
 	int tries;
+	int silent;  /* a note: delivered without sound */
 	int64_t sent_at;
 	TAILQ_ENTRY(outmsg) link;
 };
@@ -155,8 +156,13 @@ void outbox_notify(struct outbox *ob, const char *html)
 	for (size_t i = 0; i < c->nchats; i++) {
 		int64_t id = chats_resolve(ob->d.chats, c->chats[i]);
 
-		if (chats_failed(ob->d.chats, id) == NULL)
-			outbox_reply(ob, id, 0, html, NULL, 0);
+		struct outmsg *o;
+
+		if (chats_failed(ob->d.chats, id) != NULL ||
+		    (o = out_new(ob, OUT_SEND, id, html, NULL)) == NULL)
+			continue;
+		o->silent = 1;
+		out_push(ob, o);
 	}
 }
 
@@ -221,8 +227,8 @@ static char *out_body(const struct outmsg *o)
 {
 	switch (o->kind) {
 	case OUT_SEND:
-		return tg_body_send(o->chat, o->thread, o->text, 1, 0, 1,
-				    o->reply_to, o->markup);
+		return tg_body_send(o->chat, o->thread, o->text, 1, o->silent,
+				    1, o->reply_to, o->markup);
 	case OUT_EDIT:
 		return tg_body_edit(o->chat, o->message_id, o->text, 1, 1,
 				    o->markup);

@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tgapi.h"
-#include "util.h"
+#include "bot/tgapi.h"
+#include "bot/util.h"
 
 #define OUTBOX_MAX 256
 #define OUTBOX_TRIES 3

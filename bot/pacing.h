@@ -54,6 +54,13 @@ void ratelimit_free(struct ratelimit *rl);
  * one burst slot in the chat window. */
 int64_t ratelimit_when(struct ratelimit *rl, int64_t chat, enum lane lane,
 		       int64_t now);
+/* When the last of n alert-lane messages into chat could leave if each
+ * went as soon as the limits allow from now on (and nothing else were
+ * sent meanwhile): how long the chat's budget needs to clear a backlog
+ * of n. now when n <= 0; n is capped at 100000. Changes nothing, so a
+ * caller may ask before deciding how to send. */
+int64_t ratelimit_drain(struct ratelimit *rl, int64_t chat, int n,
+			int64_t now);
 /* Records a message into chat sent at now (counts in every window). */
 void ratelimit_sent(struct ratelimit *rl, int64_t chat, int64_t now);
 /* Takes back a send recorded at `sent` that never reached Telegram (no

@@ -1,7 +1,7 @@
 /*
  * proxy.c - telegram.proxy for the Bot API transfers (see proxy.h).
  */
-#include "proxy.h"
+#include "bot/proxy.h"
 
 #include <curl/curl.h>
 #include <stdio.h>

@@ -23,7 +23,7 @@
  * itself: being slightly too permissive for an ancient chat beats refusing
  * to send.
  */
-#include "pacing.h"
+#include "bot/pacing.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -442,6 +442,53 @@ int64_t ratelimit_when(struct ratelimit *rl, int64_t chat, enum lane lane,
 	t = max64(t, c->blocked);
 	t = max64(t, bucket_when(rl, c, lane));
 	return max64(t, group_when(rl, c, lane));
+}
+
+/* A send log copied into buf (at least l->cap entries), so that a
+ * simulation can add to it without touching the original. */
+static struct sendlog sendlog_copy(const struct sendlog *l, int64_t *buf)
+{
+	struct sendlog c = *l;
+
+	if (l->t != NULL)
+		memcpy(buf, l->t, (size_t)l->cap * sizeof(*buf));
+	c.t = l->t != NULL ? buf : NULL;
+	return c;
+}
+
+#define DRAIN_MAX 100000
+
+int64_t ratelimit_drain(struct ratelimit *rl, int64_t chat, int n,
+			int64_t now)
+{
+	int64_t gbuf[MAX_WINDOW_SENDS], cbuf[MAX_WINDOW_SENDS], t = now;
+	struct sendlog g = sendlog_copy(&rl->global, gbuf);
+	struct chat c = { .id = chat, .tat = LONG_AGO, .blocked = LONG_AGO,
+			  .last_sent = LONG_AGO };
+	int32_t i = chat != 0 ? chat_find(rl, chat) : NIL;
+
+	if (i != NIL) {
+		c = rl->chats[i];
+		c.log = sendlog_copy(&rl->chats[i].log, cbuf);
+	} else if (chat < 0) {
+		c.log.t = cbuf; /* a group never sent to: an empty log */
+		c.log.cap = rl->group_max;
+	}
+	if (n > DRAIN_MAX)
+		n = DRAIN_MAX;
+	for (int k = 0; k < n; k++) {
+		t = max64(now, max64(rl->blocked, c.blocked));
+		t = max64(t, sendlog_when(&g, rl->global_alert,
+					  rl->global_window));
+		t = max64(t, bucket_when(rl, &c, LANE_ALERT));
+		t = max64(t, group_when(rl, &c, LANE_ALERT));
+		sendlog_add(&g, t);
+		c.tat = max64(c.tat, t) + rl->chat_period;
+		c.last_sent = t;
+		if (c.log.t != NULL)
+			sendlog_add(&c.log, t);
+	}
+	return t;
 }
 
 void ratelimit_sent(struct ratelimit *rl, int64_t chat, int64_t now)

@@ -2,7 +2,7 @@
  * relay.c - relay mode: forwards every stored alert to every Alertmanager
  * peer, durably, with backoff and a breaker per peer. See relay.h.
  */
-#include "relay.h"
+#include "bot/relay.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -14,10 +14,10 @@
 
 #include "alerts/alert.h"
 #include "alerts/store.h"
-#include "amclient.h"
-#include "config.h"
-#include "pacing.h"
-#include "util.h"
+#include "bot/amclient.h"
+#include "bot/config.h"
+#include "bot/pacing.h"
+#include "bot/util.h"
 
 #define RELAY_PATH "/api/v2/alerts"
 

@@ -3,7 +3,7 @@
  * xorshift64* (Vigna). Not for secrets; only for spreading retries.
  * See pacing.h.
  */
-#include "pacing.h"
+#include "bot/pacing.h"
 
 /* Any fixed odd constant will do; this one is 2^64 / golden ratio. */
 #define RNG_GOLDEN UINT64_C(0x9e3779b97f4a7c15)

@@ -1,7 +1,7 @@
 /*
  * sockin.c - the socket transport. See sockin.h.
  */
-#include "sockin.h"
+#include "bot/sockin.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "alerts/alert.h"
-#include "config.h"
-#include "intake.h"
-#include "log.h"
+#include "bot/config.h"
+#include "bot/intake.h"
+#include "bot/log.h"
 
 #define SOCKIN_MAX_PENDING 65536 /* answers held for one commit */
 
@@ -29,6 +29,11 @@ struct sockin {
 	struct listener *l;
 	struct pending *p;
 	size_t n, cap;
+	/* The status answer of this turn: however many status lines come
+	 * in one turn, the report is built once. */
+	char *status;
+	uint64_t turn;       /* loop turns seen (sockin_handle) */
+	uint64_t status_turn; /* the turn it was built in */
 };
 
 int sockin_open(struct sockin **out, const struct sockin_deps *deps,
@@ -73,18 +78,6 @@ static void pending_add(struct sockin *s, uint64_t cid, int ok, int64_t id,
 	p->raw = raw;
 }
 
-static char *error_json(const char *msg)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *j;
-
-	cJSON_AddFalseToObject(o, "ok");
-	cJSON_AddStringToObject(o, "error", msg);
-	j = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return j;
-}
-
 /* Answers every client of the turn, in order: ok only if committed. */
 static void pending_flush(struct sockin *s, const char *fail)
 {
@@ -99,7 +92,7 @@ static void pending_flush(struct sockin *s, const char *fail)
 				 (long long)p->id);
 			listener_reply(s->l, p->cid, line);
 		} else {
-			json = error_json(p->ok ? fail : p->text ? p->text :
+			json = intake_error_json(p->ok ? fail : p->text ? p->text :
 					  "error");
 			if (json)
 				listener_reply(s->l, p->cid, json);
@@ -122,22 +115,35 @@ static void refuse(struct sockin *s, uint64_t cid, const char *msg)
 	pending_add(s, cid, 0, 0, strdup(msg), 0);
 }
 
-/* {"command":"status"}: a ready JSON answer, or NULL if not a command
- * this daemon knows (then it is parsed as an alert, and refused). */
-static char *control(struct sockin *s, const char *line, size_t len)
+/* The status answer, built at most once per turn (200 pipelined status
+ * lines cost one report, not 200). Caller frees the copy. */
+static char *status_line(struct sockin *s)
 {
-	cJSON *req = cJSON_ParseWithLength(line, len), *resp = NULL;
-	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(req, "command");
-	char *out = NULL;
+	cJSON *resp;
 
-	if (cJSON_IsString(cmd) && strcmp(cmd->valuestring, "status") == 0) {
+	if (s->status == NULL || s->status_turn != s->turn) {
+		free(s->status);
 		resp = cJSON_CreateObject();
 		cJSON_AddTrueToObject(resp, "ok");
 		cJSON_AddItemToObject(resp, "status",
 				      s->d.status(s->d.status_arg));
-		out = cJSON_PrintUnformatted(resp);
+		s->status = cJSON_PrintUnformatted(resp);
+		s->status_turn = s->turn;
+		cJSON_Delete(resp);
 	}
-	cJSON_Delete(resp);
+	return s->status ? strdup(s->status) : NULL;
+}
+
+/* {"command":"status"}: a ready JSON answer, or NULL if not a command
+ * this daemon knows (then it is parsed as an alert, and refused). */
+static char *control(struct sockin *s, const char *line, size_t len)
+{
+	cJSON *req = cJSON_ParseWithLength(line, len);
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(req, "command");
+	char *out = NULL;
+
+	if (cJSON_IsString(cmd) && strcmp(cmd->valuestring, "status") == 0)
+		out = status_line(s);
 	cJSON_Delete(req);
 	return out;
 }
@@ -207,6 +213,7 @@ static void sockin_handle(void *arg, const struct pollfd *fds, size_t n)
 {
 	struct sockin *s = arg;
 
+	s->turn++;
 	listener_handle(s->l, fds, n, s->d.clk->now, on_line, s);
 }
 
@@ -243,6 +250,7 @@ void sockin_close(struct sockin *s)
 	pending_flush(s, "shutting down");
 	listener_close(s->l);
 	free(s->p);
+	free(s->status);
 	free(s);
 }
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #include "alerts/listener.h"
-#include "loop.h"
+#include "bot/loop.h"
 
 struct config;
 struct cJSON;

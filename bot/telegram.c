@@ -3,16 +3,16 @@
  * One struct call per request carries the caller's function to the
  * classification of the answer.
  */
-#include "telegram.h"
+#include "bot/telegram.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
-#include "stats.h"
-#include "util.h"
-#include "xfer.h"
+#include "bot/stats.h"
+#include "bot/util.h"
+#include "bot/xfer.h"
 
 struct call {
 	struct tg *tg;
@@ -25,7 +25,6 @@ struct call {
 struct tg {
 	struct xfer *x;
 	char base[1024]; /* <api_url>/bot<token>/ : never logged */
-	char token[256]; /* scrubbed from answers */
 	char proxy[512];    /* may hold a password: never logged */
 	char no_proxy[512];
 	long connect_timeout;
@@ -75,7 +74,6 @@ int tg_set_token(struct tg *tg, const char *api_url, const char *token,
 	}
 	memcpy(tg->base, base, sizeof(base));
 	explicit_bzero(base, sizeof(base));
-	str_copy(tg->token, token, sizeof(tg->token));
 	return 0;
 }
 

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "tgapi.h"
+#include "bot/tgapi.h"
 
 struct clock;
 struct stats;

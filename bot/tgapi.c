@@ -3,9 +3,9 @@
  * and classifies replies (the Bot API's error replies; README.md's
  * troubleshooting table) into what the caller must do. tg_classify() is a fuzz target: it accepts any bytes.
  */
-#include "tgapi.h"
-#include "utf8.h"
-#include "util.h"
+#include "bot/tgapi.h"
+#include "bot/utf8.h"
+#include "bot/util.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>

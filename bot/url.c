@@ -7,7 +7,7 @@
 
 #include <curl/curl.h>
 
-#include "url.h"
+#include "bot/url.h"
 
 static int url_fail(int rc, char *err, size_t errlen, const char *why)
 {

@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "utf8.h"
+#include "bot/utf8.h"
 
 size_t utf8_decode(const char *str, size_t n, uint32_t *cp)
 {

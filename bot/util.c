@@ -2,7 +2,7 @@
  * util.c - capped buffers, clocks, bounded copies, token redaction and
  * duration parsing/formatting. See util.h.
  */
-#include "util.h"
+#include "bot/util.h"
 
 #include <ctype.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /*
  * xfer.c - HTTP requests on one libcurl multi handle. See xfer.h.
  */
-#include "xfer.h"
+#include "bot/xfer.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "proxy.h"
-#include "util.h"
+#include "bot/proxy.h"
+#include "bot/util.h"
 
 struct call {
 	CURL *easy;

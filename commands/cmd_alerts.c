@@ -1,7 +1,13 @@
 /*
- * cmd_alerts.c - /alerts [N] [severity]: the newest alerts, one line
- * each with where they went; /alert ID: one alert in full with every
- * delivery's state. Replies are cut to Telegram's 4096-unit limit.
+ * cmd_alerts.c - /alerts [N] [severity] [source-glob]: the newest alerts,
+ * one line each with where they went; /alert ID: one alert in full with
+ * every delivery's state. Replies are cut to Telegram's 4096-unit limit.
+ *
+ * What a chat may see: in a group, only alerts routed to that group (a
+ * delivery row to it) and only its own delivery, since every member
+ * reads the answer and routes may keep some alerts to other, restricted
+ * chats. In a private chat the only reader is the asker, an admin or a
+ * viewer of the whole configuration: everything is listed.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,48 +18,64 @@
 #include "alerts/store.h"
 #include "bot/config.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 #define ALERTS_DEFAULT 10
 #define ALERTS_MAX 50
-#define ALERTS_DESTS 16      /* deliveries looked at per listed alert */
 #define ALERTS_STATES 6      /* distinct states shown per line */
 #define ALERTS_BUF (32 << 10)
 #define ALERTS_TAIL 40       /* units kept free for "… N more" */
 #define ALERTS_TITLE 48      /* code points of a title in a listing */
+#define ALERTS_GLOB 128      /* bytes of a source glob */
 
 struct state_count {
 	char text[128];
 	int n;
 };
 
-/* Reads "[N] [severity]" in any order. 0 ok, -1 bad arguments. */
-static int alerts_args(const char *args, int *n, int *sev)
+/* Reads "[N] [severity] [source-glob]" in any order: a number is N, a
+ * severity name the severity, anything else the source glob (fnmatch,
+ * as /mute). 0 ok, -1 bad arguments. */
+static int alerts_args(const char *args, int *n, int *sev, char *glob,
+		       size_t globlen)
 {
 	char tmp[CMD_MAX_ARGS + 1], *save = NULL, *tok;
 	int ntok = 0;
 
 	*n = ALERTS_DEFAULT;
 	*sev = -1;
+	glob[0] = '\0';
 	str_copy(tmp, args, sizeof(tmp));
 	for (tok = strtok_r(tmp, " \t", &save); tok;
 	     tok = strtok_r(NULL, " \t", &save)) {
 		int64_t v = cmd_parse_id(tok);
+		int s;
 
-		if (++ntok > 2)
+		if (++ntok > 3)
 			return -1;
 		if (v > 0)
 			*n = v > ALERTS_MAX ? ALERTS_MAX : (int)v;
-		else if ((*sev = severity_parse(tok)) < 0)
+		else if ((s = severity_parse(tok)) >= 0)
+			*sev = s;
+		else if (glob[0] == '\0' && strlen(tok) < globlen)
+			str_copy(glob, tok, globlen);
+		else
 			return -1;
 	}
 	return 0;
 }
 
+/* Private chats (positive ids are users) see every alert; a group sees
+ * only what was routed to it. */
+static int sees_all(const struct cmd_ctx *c)
+{
+	return c->chat > 0;
+}
+
 /* Same states are counted, not repeated: "sent ×3, failed: …". */
 static void alerts_states(struct cmd_ctx *c, int64_t id, struct buf *line)
 {
-	struct delivery dl[ALERTS_DESTS];
+	struct delivery dl[CONFIG_MAX_CHATS];
 	struct state_count sc[ALERTS_STATES];
 	size_t nsc = 0, more = 0;
 	int n = store_deliveries(c->deps->store, id, dl, ARRAY_LEN(dl));
@@ -62,6 +84,8 @@ static void alerts_states(struct cmd_ctx *c, int64_t id, struct buf *line)
 	for (int i = 0; i < n; i++) {
 		size_t k;
 
+		if (!sees_all(c) && dl[i].chat_id != c->chat)
+			continue;
 		cmd_delivery_state(&dl[i], c->deps->clk->wall, text, sizeof(text), 40);
 		for (k = 0; k < nsc; k++)
 			if (strcmp(sc[k].text, text) == 0)
@@ -114,16 +138,22 @@ void cmd_alerts_run(struct cmd_ctx *c)
 {
 	struct alert a[ALERTS_MAX];
 	struct buf out, line;
+	char glob[ALERTS_GLOB];
 	int n, sev, got, shown = 0;
 
-	if (alerts_args(c->args, &n, &sev) != 0) {
-		cmd_reply(c, "Usage: /alerts [N] [severity], e.g. "
-			  "/alerts 20 error");
+	if (alerts_args(c->args, &n, &sev, glob, sizeof(glob)) != 0) {
+		cmd_reply(c, "Usage: /alerts [N] [severity] [source-glob], "
+			  "e.g. /alerts 20 error db*");
 		return;
 	}
-	got = store_recent(c->deps->store, sev, a, (size_t)n);
+	got = sees_all(c) ?
+	      store_recent_match(c->deps->store, sev, glob[0] ? glob : NULL,
+				 a, (size_t)n) :
+	      store_recent_chat(c->deps->store, c->chat, sev,
+				glob[0] ? glob : NULL, a, (size_t)n);
 	if (got <= 0) {
-		cmd_reply(c, got == 0 ? "No alerts." :
+		cmd_reply(c, got == 0 ? (glob[0] ? "No alerts from matching "
+			  "sources." : "No alerts.") :
 			  "⚠️ could not read the store");
 		return;
 	}
@@ -193,6 +223,15 @@ static void alert_send(struct cmd_ctx *c, const char *body, struct buf *tail)
 	buf_free(&one);
 }
 
+static int routed_here(const struct cmd_ctx *c, const struct delivery *dl,
+		       int n)
+{
+	for (int i = 0; i < n; i++)
+		if (dl[i].chat_id == c->chat)
+			return 1;
+	return 0;
+}
+
 void cmd_alert_run(struct cmd_ctx *c)
 {
 	struct format_extra x = { 0 };
@@ -207,6 +246,13 @@ void cmd_alert_run(struct cmd_ctx *c)
 		cmd_reply(c, "Usage: /alert ID (the #number in /alerts)");
 		return;
 	}
+	n = store_deliveries(c->deps->store, id, dl, ARRAY_LEN(dl));
+	if (!sees_all(c) && !routed_here(c, dl, n)) {
+		/* Not said apart from "no such alert": its existence is
+		 * not this group's business either. */
+		cmd_reply(c, "No such alert in this chat.");
+		return;
+	}
 	if (store_alert_get(c->deps->store, id, &a) != 1) {
 		cmd_reply(c, "No such alert.");
 		return;
@@ -214,14 +260,14 @@ void cmd_alert_run(struct cmd_ctx *c)
 	if (store_ack_get(c->deps->store, id, by, sizeof(by), &x.acked_at) == 1)
 		x.acked_by = by;
 	np = format_alert(&a, &x, parts, ARRAY_LEN(parts));
-	n = store_deliveries(c->deps->store, id, dl, ARRAY_LEN(dl));
 	buf_init(&tail, TG_MAX_TEXT);
 	buf_printf(&tail, "<b>Deliveries of #%" PRId64 "</b>", id);
 	if (np > 1)
 		buf_printf(&tail, " (message in %d parts, first shown)", np);
 	buf_printf(&tail, "\n");
 	for (int i = 0; i < n; i++)
-		alert_delivery(c, &dl[i], &tail);
+		if (sees_all(c) || dl[i].chat_id == c->chat)
+			alert_delivery(c, &dl[i], &tail);
 	if (n == 0)
 		buf_printf(&tail, "none\n");
 	if (np > 0 && tail.data)

@@ -7,7 +7,7 @@
 
 #include "alerts/format.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 void cmd_help_run(struct cmd_ctx *c)
 {

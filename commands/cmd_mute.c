@@ -15,7 +15,7 @@
 #include "alerts/store.h"
 #include "bot/mutes.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 #define MUTE_MAX_MS (7 * 86400000LL)
 #define MUTES_LISTED 32
@@ -216,13 +216,14 @@ void cmd_mutes_run(struct cmd_ctx *c)
 		return;
 	buf_init(&b, CMD_REPLY_MAX);
 	cmd_mutes_render(c, &b);
+	while (b.len > 0 && b.data[b.len - 1] == '\n')
+		b.data[--b.len] = '\0';
 	if (b.data)
 		cmd_reply(c, b.data);
 	buf_free(&b);
 }
 
-/* fnmatch pattern that matches exactly s; -1 if it does not fit. */
-static int glob_literal(char *dst, size_t size, const char *s)
+int cmd_glob_literal(char *dst, size_t size, const char *s)
 {
 	size_t n = 0;
 
@@ -262,7 +263,7 @@ const char *cmd_mute_alert(struct cmd_ctx *c, int64_t id, int64_t dur)
 	}
 	if (a.source == NULL || a.source[0] == '\0') {
 		m.max_severity = (int)a.severity;
-	} else if (glob_literal(m.source, sizeof(m.source), a.source) != 0) {
+	} else if (cmd_glob_literal(m.source, sizeof(m.source), a.source) != 0) {
 		alert_free(&a);
 		return "source too long to mute: use /mute";
 	}

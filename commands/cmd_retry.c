@@ -8,7 +8,7 @@
 
 #include "alerts/store.h"
 #include "bot/dispatch.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 void cmd_retry_run(struct cmd_ctx *c)
 {

@@ -21,7 +21,7 @@
 #include "bot/config.h"
 #include "bot/log.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 #define SIL_LISTED 16       /* silences shown by /mutes */
 #define SIL_MAX_MATCHERS 64 /* matchers of one silence */

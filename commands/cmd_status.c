@@ -10,7 +10,7 @@
 
 #include "alerts/format.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 #define STATUS_MAX_FAILED 5 /* failed destinations listed one by one */
 
@@ -96,6 +96,11 @@ static void st_api(const cJSON *s, struct buf *out)
 		st_esc(out, err);
 		buf_printf(out, "\n");
 	}
+	if ((err = st_str(t, "proxy")) != NULL) {
+		buf_printf(out, "Through proxy ");
+		st_esc(out, err);
+		buf_printf(out, "\n");
+	}
 }
 
 /* Commands matter only when they do not work: one line then. */
@@ -178,6 +183,36 @@ static void st_failed(const cJSON *s, struct buf *out)
 	}
 }
 
+/* Retry statistics for people: one line per window. */
+static void st_window(const cJSON *s, const char *name, const char *label,
+		      struct buf *out)
+{
+	const cJSON *w = st_get(st_get(s, "deliveries"), name), *r;
+	int64_t sent = st_num(w, "sent", 0), failed = st_num(w, "failed", 0);
+	int64_t expired = st_num(w, "expired", 0), retried;
+	int64_t done = sent + failed + expired, slow = st_num(w, "slowest_ms", -1);
+	char age[32];
+
+	if (w == NULL || done == 0)
+		return;
+	retried = st_num(w, "retried", 0);
+	buf_printf(out, "Last %s: %lld sent, %lld failed", label,
+		   (long long)sent, (long long)(failed + expired));
+	buf_printf(out, ", %lld%% needed a retry",
+		   (long long)(retried * 100 / done));
+	r = st_get(w, "retries");
+	for (const cJSON *it = r ? r->child : NULL; it; it = it->next)
+		if (cJSON_IsNumber(it) && it->valuedouble > 0) {
+			buf_printf(out, ", %.0f× ", it->valuedouble);
+			st_esc(out, it->string);
+		}
+	if (slow >= 0) {
+		fmt_duration(age, sizeof(age), slow);
+		buf_printf(out, "; slowest %s", age);
+	}
+	buf_printf(out, "\n");
+}
+
 int cmd_status_render(const cJSON *status, struct buf *out)
 {
 	st_head(status, out);
@@ -185,6 +220,8 @@ int cmd_status_render(const cJSON *status, struct buf *out)
 	st_polling(status, out);
 	st_queue(status, out);
 	st_counts(status, out);
+	st_window(status, "hour", "hour", out);
+	st_window(status, "day", "day", out);
 	st_failed(status, out);
 	return out->data ? 0 : -1;
 }

@@ -3,7 +3,7 @@
  * Telegram update: parse "/cmd[@Bot] args", check who is asking and
  * where, then run the handler. See commands.h for the authorisation rule.
  */
-#include "commands.h"
+#include "commands/commands.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -28,7 +28,7 @@ static const struct command table[] = {
 	{ "help", CMD_READ, cmd_help_run, "", "list the commands" },
 	{ "status", CMD_READ, cmd_status_run, "",
 	  "health: Telegram API, queue, sends, mutes" },
-	{ "alerts", CMD_READ, cmd_alerts_run, "[N] [severity]",
+	{ "alerts", CMD_READ, cmd_alerts_run, "[N] [severity] [source]",
 	  "last alerts and where each was delivered" },
 	{ "alert", CMD_READ, cmd_alert_run, "ID",
 	  "one alert in full, with its deliveries" },
@@ -39,7 +39,8 @@ static const struct command table[] = {
 	{ "unmute", CMD_ADMIN, cmd_unmute_run, "ID|sN|all",
 	  "end a mute or a silence" },
 	{ "mutes", CMD_READ, cmd_mutes_run, "", "list active mutes" },
-	{ "ack", CMD_ADMIN, cmd_ack_run, "ID", "acknowledge an alert" },
+	{ "ack", CMD_ADMIN, cmd_ack_run, "ID...",
+	  "acknowledge alerts (ids or ranges: 12 15-18)" },
 };
 
 size_t commands_count(void)
@@ -254,17 +255,38 @@ static int chat_configured(const struct cmd_deps *deps, int64_t chat)
 	return 0;
 }
 
+/* 1 if a refusal may go now: fewer than CMD_REFUSE_BUDGET went in the
+ * last CMD_REFUSE_BUDGET_MS, whoever they went to. Taken when it says 1. */
+static int refuse_budget(struct cmd_env *env)
+{
+	int64_t now = env->deps->clk->now;
+	int64_t *oldest = &env->refusals[env->refusals_next];
+
+	if (*oldest != 0 && now - *oldest < CMD_REFUSE_BUDGET_MS) {
+		env->refusals_skipped++;
+		return 0;
+	}
+	*oldest = now;
+	env->refusals_next = (env->refusals_next + 1) % CMD_REFUSE_BUDGET;
+	return 1;
+}
+
 /* 1 if this stranger should be told (once per 10 minutes per user, in a
- * bounded table: a stranger must not make us spend the rate limit). */
+ * bounded table, and within the global budget: strangers must not make
+ * us spend the rate limits). */
 static int refuse_due(struct cmd_env *env, int64_t user)
 {
 	int64_t now = env->deps->clk->now;
 	size_t oldest = 0;
 
+	for (size_t i = 0; i < CMD_REFUSED_MAX; i++)
+		if (env->refused[i].user == user &&
+		    now - env->refused[i].at < CMD_REFUSE_EVERY_MS)
+			return 0;
+	if (!refuse_budget(env))
+		return 0;
 	for (size_t i = 0; i < CMD_REFUSED_MAX; i++) {
 		if (env->refused[i].user == user) {
-			if (now - env->refused[i].at < CMD_REFUSE_EVERY_MS)
-				return 0;
 			env->refused[i].at = now;
 			return 1;
 		}
@@ -441,7 +463,11 @@ static void handle_callback(struct cmd_env *env, const cJSON *q)
 		log_safe(uname, sizeof(uname), obj_str(from, "username"));
 		log_warnx("refused a button from unauthorised user %" PRId64
 			  " (@%s) in chat %" PRId64, c.user_id, uname, c.chat);
-		outbox_answer_callback(d->outbox, id, "⛔ not authorised");
+		/* Within the strangers' budget; beyond it their button
+		 * spins: that costs us nothing. */
+		if (refuse_due(env, c.user_id))
+			outbox_answer_callback(d->outbox, id,
+					       "⛔ not authorised");
 		return;
 	}
 	c.admin = 1;

@@ -7,6 +7,8 @@
  * read-only commands, in a private chat with the bot or in a configured
  * chat. Members of a configured chat who are neither are NOT authorised:
  * being in an alert chat is not a reason to change what it receives.
+ * They are told so at most once per 10 minutes each, and at most
+ * CMD_REFUSE_BUDGET times a minute all together; the rest is ignored.
  * Handlers answer through the outbox (queued, rate-limited, sent only
  * after the turn's commit) and never call Telegram themselves.
  */
@@ -63,6 +65,10 @@ struct cmd_deps {
 #define CMD_MAX_NAME 32      /* Telegram's limit on command names */
 #define CMD_REFUSED_MAX 32   /* strangers remembered for the refusal limit */
 #define CMD_REFUSE_EVERY_MS (10 * 60 * 1000)
+/* Refusals to strangers in all, whoever they are: 40 strangers taking
+ * turns must not spend the rate limits alerts need. */
+#define CMD_REFUSE_BUDGET 5
+#define CMD_REFUSE_BUDGET_MS (60 * 1000)
 #define CMD_REPLY_MAX 4096   /* bytes of one reply's HTML before fitting */
 
 enum cmd_access { CMD_READ = 0, CMD_ADMIN = 1 };
@@ -99,6 +105,10 @@ struct cmd_env {
 		int64_t user;
 		int64_t at;  /* monotonic ms */
 	} refused[CMD_REFUSED_MAX];
+	/* When the last CMD_REFUSE_BUDGET refusals went (mono ms, a ring) */
+	int64_t refusals[CMD_REFUSE_BUDGET];
+	size_t refusals_next;
+	uint64_t refusals_skipped; /* refusals not sent: budget spent */
 	uint64_t handled;    /* commands run */
 	uint64_t denied;     /* updates refused */
 };
@@ -154,7 +164,14 @@ int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur);
 const char *cmd_mute_alert(struct cmd_ctx *c, int64_t id, int64_t dur);
 /* The local mutes, as /mutes shows them, appended to out. */
 void cmd_mutes_render(const struct cmd_ctx *c, struct buf *out);
+/* fnmatch pattern that matches exactly s: 0, or -1 if it does not fit. */
+int cmd_glob_literal(char *dst, size_t size, const char *s);
 void cmd_ack_run(struct cmd_ctx *c);
+/* An inline button: data "ack:<id>" or "mute:<id>" (a single alert),
+ * "ackp:<id>:<chat>" or "mutep:<id>:<chat>" (the pack in chat that
+ * alert id went out in), from an admin.
+ * Returns the short text for answerCallbackQuery. */
+const char *cmd_ack_button(struct cmd_ctx *c, const char *data);
 
 /* --- Alertmanager silences (commands/cmd_silence.c) --- */
 
@@ -177,8 +194,5 @@ int cmd_silence_list(struct cmd_ctx *c);
 /* After the turn's commit: a failed commit expires the turn's new
  * silences again. */
 void cmd_silence_committed(const struct cmd_deps *deps, int ok);
-/* An inline button: data "ack:<id>" or "mute:<id>", from an admin.
- * Returns the short text for answerCallbackQuery. */
-const char *cmd_ack_button(struct cmd_ctx *c, const char *data);
 
 #endif

@@ -14,7 +14,7 @@
  * circuit breaker (a long poll that times out is normal), but a 401 here
  * pauses sending too, and is retried on the API's own timer (api.h).
  */
-#include "poller.h"
+#include "commands/poller.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -30,7 +30,7 @@
 #include "bot/log.h"
 #include "bot/tgapi.h"
 #include "bot/util.h"
-#include "commands.h"
+#include "commands/commands.h"
 
 #define POLL_LIMIT 100           /* updates per getUpdates */
 #define POLL_MARGIN_S 15         /* HTTP timeout beyond the long poll */
@@ -115,7 +115,7 @@ void poller_status(const struct poller *p, cJSON *obj)
 	if (o == NULL || p == NULL)
 		return;
 	cJSON_AddStringToObject(o, "state", p->d.cfg->poll_timeout <= 0 ?
-				"disabled" : api_paused(p->d.api) ? "stopped" :
+				"disabled" : api_kind_paused(p->d.api, API_POLL) ? "stopped" :
 				step_names[p->step]);
 	cJSON_AddNumberToObject(o, "offset", (double)p->offset);
 	cJSON_AddNumberToObject(o, "commands", (double)p->env.handled);
@@ -145,8 +145,8 @@ static int poll_failed(struct poller *p, const char *method,
 	switch (api_account(p->d.api, r, API_POLL)) {
 	case API_PAUSED:
 		log_error("Telegram refused the bot token (401) on %s: "
-			  "commands and sending are paused and retried every "
-			  "5 minutes until it is fixed", method);
+			  "commands are paused and retried every 5 minutes "
+			  "until it is fixed", method);
 		break;
 	case API_RESUMED:
 		log_info("the token works again; polling for commands");

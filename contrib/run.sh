@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh - `make run`. With ./bot.conf: runs the daemon on it. Without one:
 # a demo that needs no Telegram account: starts the tests' Bot API emulator
-# on loopback, points opsbot at it, sends one sample alert per severity and
+# on loopback, points opsbot at it, sends one sample alert per severity (and
+# one over the HTTP intake, which listens on a free loopback port) and
 # prints what the chat receives. With OPSBOT_TOKEN and OPSBOT_CHAT set (and
 # no bot.conf), it talks to the real Telegram instead.
 set -eu
@@ -41,6 +42,10 @@ else
 	echo "opsbot: (copy bot.conf.example to bot.conf to run for real)" >&2
 fi
 
+# The HTTP intake on a free loopback port (no token needed on loopback).
+http_port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+http_url="http://127.0.0.1:$http_port"
+
 cat > "$dir/bot.conf" <<CONF
 # written by make run (contrib/run.sh); copy bot.conf.example for real use
 telegram = {
@@ -50,6 +55,7 @@ telegram = {
 };
 socket = { path = "$dir/alerts.sock"; };
 store = { path = "$dir/opsbot.db"; };
+http = { listen = "127.0.0.1:$http_port"; };
 CONF
 
 cleanup() {
@@ -78,7 +84,20 @@ if [ -n "$emu_pid" ]; then
 	"$OPSBOT" -c "$c" send -s info -S deploy -t "Deploy finished" "api v2.3.1 rolled out" >/dev/null
 	"$OPSBOT" -c "$c" send -s debug -S cron "nightly job took 41 s" >/dev/null
 	"$OPSBOT" -c "$c" send -s critical -S db1 -k db1/repl-lag --resolved "lag back to 2 s" >/dev/null
-	echo "opsbot: sent 6 sample alerts; try: $OPSBOT -c $c send -s error 'my first alert'" >&2
+	# One more over HTTP, as a script or Alertmanager would send it.
+	alert='{"severity":"warning","source":"http-demo","title":"Posted over HTTP","text":"POST /api/v1/alerts"}'
+	if command -v curl >/dev/null 2>&1; then
+		curl -sS --retry 5 --retry-connrefused --retry-delay 1 \
+			-H 'Content-Type: application/json' -d "$alert" \
+			"$http_url/api/v1/alerts" >/dev/null
+	else
+		"$PYTHON" -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], sys.argv[2].encode(), {"Content-Type": "application/json"}), timeout=10).read()' \
+			"$http_url/api/v1/alerts" "$alert"
+	fi
+	echo "opsbot: sent 6 sample alerts on the socket and 1 over HTTP; try:" >&2
+	echo "  $OPSBOT -c $c send -s error 'my first alert'" >&2
+	echo "  curl -d '{\"severity\":\"error\",\"text\":\"my first HTTP alert\"}' $http_url/api/v1/alerts" >&2
+	echo "  curl $http_url/metrics" >&2
 	echo "opsbot: Ctrl-C stops the demo" >&2
 fi
 wait "$bot_pid"

@@ -123,7 +123,7 @@ class EmuClient:
 
     def fault(self, kind, count=None, seconds=None, methods=None, **extra):
         """kind: 5xx html502 timeout reset garbage empty down 429
-        parse_entities.
+        parse_entities lost_answer (the call is done, its answer lost).
         extra: hold (timeout), status (5xx), retry_after (429)."""
         body = {"kind": kind}
         if count is not None:

@@ -26,11 +26,13 @@ Control API: JSON over HTTP under /_emu/ on the same port, no token
          migrate|no_thread, "migrate_to", "clear_block"}
   POST   /_emu/unblock {"chat_id"?}   forget retry_after blocks
   POST   /_emu/fault {"kind": 5xx|html502|timeout|reset|garbage|empty|down|429|
-         parse_entities, "count": N | "seconds": S (neither: count 1),
+         parse_entities|lost_answer, "count": N | "seconds": S (neither: count 1),
          "methods": [...], "hold": s (timeout, default 40), "status": 5xx
          code (5xx), "retry_after": N (429)}   (a list appends several)
          parse_entities answers only requests with parse_mode HTML (400
          "can't parse entities"); others pass and do not use up a count
+         lost_answer does the call (the message is in the chat) and then
+         resets the connection instead of answering
   GET    /_emu/fault      DELETE /_emu/fault (clears)
   POST   /_emu/update {"text", "from_id", "chat_id", "chat_type", "username",
          "message_thread_id"} or {"raw": {...update without update_id}}
@@ -115,7 +117,7 @@ NGINX_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n"
              b"<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n")
 
 FAULT_KINDS = ("5xx", "html502", "timeout", "reset", "garbage", "empty",
-               "down", "429", "parse_entities")
+               "down", "429", "parse_entities", "lost_answer")
 BEHAVIOURS = ("normal", "not_found", "blocked", "kicked", "migrate",
               "no_thread")
 
@@ -1499,7 +1501,8 @@ class Handler(BaseHTTPRequestHandler):
     def _bot(self, emu, token, method, query, body):
         mname = method or "?"
         fault = emu.take_fault(mname, lambda: self._peek_params(query, body))
-        if fault:
+        lost = fault is not None and fault["kind"] == "lost_answer"
+        if fault and not lost:
             self._apply_fault(emu, fault, mname, query, body)
             return
         if token != emu.token:
@@ -1525,6 +1528,12 @@ class Handler(BaseHTTPRequestHandler):
         extra = None
         if status == 429:
             extra = {"retry_after": obj["parameters"]["retry_after"]}
+        if lost:
+            # Done, but the answer never reaches the client (a reset after
+            # Telegram accepted): the bot cannot know it was delivered.
+            emu.log_request(mname, chat_id, status, "fault:lost_answer")
+            self._reset_connection()
+            return
         emu.log_request(mname, chat_id, status, outcome, extra)
         self._send_json(status, obj)
 

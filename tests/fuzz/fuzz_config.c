@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bot/tz.c"
 #include "bot/config.c"
 #include "bot/util.c"
 #include "bot/url.c"
@@ -20,6 +21,8 @@
 #include "alerts/format.c"
 #include "alerts/tghtml.c"
 #include "alerts/alert.c"
+#include "alerts/tgvalidate.c"
+#include "bot/utf8.c"
 #include "tests/fuzz/fuzz.h"
 
 /* libconfig 1.5's parser leaks a string token when a syntax error follows

@@ -19,6 +19,9 @@
 #include "alerts/severity.c"
 #include "alerts/alert.c"
 #include "bot/util.c"
+#include "alerts/tgvalidate.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
 #include "tests/fuzz/fuzz.h"
 
 #define NFIELDS 6
@@ -52,8 +55,7 @@ static void check_parts(const struct template *t, const struct alert *a,
 	int n, k;
 
 	memset(parts, 0, sizeof(parts));
-	n = plain ? format_alert_template_plain(t, a, x, parts, max) :
-		    format_alert_template(t, a, x, parts, max);
+	n = format_alert_template(t, a, x, plain, parts, max);
 	FUZZ_CHECK(n >= 1 && (size_t)n <= max, "%d parts (max %zu)", n, max);
 	for (k = n; k <= FORMAT_MAX_PARTS; k++)
 		FUZZ_CHECK(parts[k] == NULL, "wrote past the parts it returned");

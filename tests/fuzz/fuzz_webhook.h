@@ -25,6 +25,8 @@
 #include "alerts/alert.c"
 #include "alerts/severity.c"
 #include "bot/util.c"
+#include "bot/url.c"
+#include "bot/utf8.c"
 #include "tests/fuzz/fuzz.h"
 
 /* Small, so that the limit itself is reached by the fuzzer. */

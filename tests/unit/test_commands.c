@@ -33,10 +33,16 @@
 #include "alerts/tgvalidate.c"
 #include "alerts/alert.c"
 #include "bot/tgapi.c"
+#include "bot/tz.c"
 #include "bot/config.c"
 #include "alerts/template.c"
 #include "bot/backoff.c"
 #include "bot/rng.c"
+#include "bot/breaker.c"
+#include "bot/stats.c"
+#include "bot/api.c"
+#include "bot/chats.c"
+#include "bot/mutes.c"
 #include "commands/commands.c"
 #include "commands/cmd_help.c"
 #include "commands/cmd_status.c"
@@ -44,7 +50,11 @@
 #include "commands/cmd_retry.c"
 #include "commands/cmd_mute.c"
 #include "commands/cmd_ack.c"
+#include "commands/cmd_silence.c"
+#include "tests/unit/fake_amclient.h"
 #include "commands/poller.c"
+
+#include "tests/unit/fixture.h"
 
 #define ADMIN 111LL
 #define VIEWER 222LL
@@ -54,6 +64,7 @@
 #define CHAT_B 4242LL
 #define T0 1700000000000LL
 #define MONO0 5000000LL
+#define AUTH_RETRY_MS 300000 /* as the daemon's */
 
 /* --- fakes: what the commands asked the rest of the daemon to do --- */
 
@@ -99,8 +110,10 @@ static void rec_clear(void)
 	fake_log_reset();
 }
 
-int dispatch_reply(struct dispatch *ds, int64_t chat, int64_t thread,
-		   const char *html, const char *markup, int64_t reply_to)
+/* Handlers answer through the outbox: recorded here at once (the
+ * outbox's staging and sending are test_outbox's and test_dispatch's). */
+int outbox_reply(struct outbox *ob, int64_t chat, int64_t thread,
+		 const char *html, const char *markup, int64_t reply_to)
 {
 	struct rec_reply *r;
 
@@ -123,14 +136,14 @@ int dispatch_reply(struct dispatch *ds, int64_t chat, int64_t thread,
 	return 0;
 }
 
-int dispatch_edit(struct dispatch *ds, int64_t chat, int64_t message_id,
-		  const char *html, const char *markup)
+int outbox_edit(struct outbox *ob, int64_t chat, int64_t message_id,
+		const char *html, const char *markup)
 {
 	return 0;
 }
 
-int dispatch_answer_callback(struct dispatch *ds, const char *callback_id,
-			     const char *text)
+int outbox_answer_callback(struct outbox *ob, const char *callback_id,
+			   const char *text)
 {
 	assert_true(rec.nanswers < MAX_REC);
 	str_copy(rec.answers[rec.nanswers].id, callback_id,
@@ -150,12 +163,14 @@ void dispatch_refresh_alert(struct dispatch *ds, int64_t alert_id)
 	rec.refreshed[rec.nrefreshed++] = alert_id;
 }
 
-int64_t dispatch_chat_id(const struct dispatch *ds, int64_t chat)
+void dispatch_refresh_alerts(struct dispatch *ds, const int64_t *ids,
+			     size_t n)
 {
-	return chat;
+	for (size_t i = 0; i < n; i++)
+		dispatch_refresh_alert(ds, ids[i]);
 }
 
-cJSON *daemon_status_json(struct daemon *d)
+static cJSON *fake_status(void *arg)
 {
 	return cJSON_Duplicate(rec.status, 1);
 }
@@ -185,39 +200,77 @@ int tg_call(struct tg *tg, const char *method, char *body, long timeout,
 struct fx {
 	char dir[64];
 	char path[128];
-	struct daemon d;
+	struct config cfg;
+	struct clock clk;
+	struct store *store;
+	struct rng rng;
+	struct api *api;
+	struct stats stats;
+	struct chats *chats;
+	struct mutes *mutes;
+	struct cmd_deps deps;
 	struct cmd_env env;
 	int64_t next_msg;
 };
 
+/* The modules that keep the store: made again after a reopen. */
+static void fx_modules(struct fx *f)
+{
+	chats_free(f->chats);
+	mutes_free(f->mutes);
+	f->chats = chats_new(f->store);
+	f->mutes = mutes_new(f->store, &f->clk);
+	assert_non_null(f->chats);
+	assert_non_null(f->mutes);
+	chats_load(f->chats, &f->cfg);
+	assert_int_equal(mutes_load(f->mutes), 0);
+	f->deps.store = f->store;
+	f->deps.chats = f->chats;
+	f->deps.mutes = f->mutes;
+}
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
+	struct api_opts ao = {
+		.breaker_threshold = 5, .retry_base_ms = 1000,
+		.retry_cap_ms = 300000, .retry_after_cap = 3600,
+		.auth_retry_ms = AUTH_RETRY_MS,
+	};
 	char err[256];
 
 	if (f == NULL)
 		return -1;
 	rec_clear();
 	setenv("TZ", "UTC", 1);
-	strcpy(f->dir, "/tmp/opsbot-cmd-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (fx_tmpdir(f->dir, sizeof(f->dir), "cmd") != 0)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/opsbot.db", f->dir);
-	if (store_open(&f->d.store, f->path, T0, err, sizeof(err)) != 0) {
+	if (store_open(&f->store, f->path, T0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
-	config_defaults(&f->d.cfg);
-	f->d.cfg.admins[f->d.cfg.nadmins++] = ADMIN;
-	f->d.cfg.viewers[f->d.cfg.nviewers++] = VIEWER;
-	f->d.cfg.chats[f->d.cfg.nchats++] = GROUP;
-	f->d.cfg.chats[f->d.cfg.nchats++] = CHAT_B;
-	f->d.cfg.poll_timeout = 30;
-	f->d.dispatch = (struct dispatch *)&f->d; /* never dereferenced */
-	f->d.now = MONO0;
-	f->d.wall = T0;
-	rng_seed(&f->d.rng, 42);
-	f->env.d = &f->d;
+	config_defaults(&f->cfg);
+	f->cfg.admins[f->cfg.nadmins++] = ADMIN;
+	f->cfg.viewers[f->cfg.nviewers++] = VIEWER;
+	f->cfg.chats[f->cfg.nchats++] = GROUP;
+	f->cfg.chats[f->cfg.nchats++] = CHAT_B;
+	f->cfg.poll_timeout = 30;
+	f->clk.now = MONO0;
+	f->clk.wall = T0;
+	rng_seed(&f->rng, 42);
+	f->api = api_new(&ao, &f->clk, &f->rng);
+	if (f->api == NULL)
+		return -1;
+	stats_init(&f->stats);
+	f->deps = (struct cmd_deps){
+		.cfg = &f->cfg, .clk = &f->clk, .stats = &f->stats,
+		/* never dereferenced: their entry points are faked */
+		.outbox = (struct outbox *)f, .dispatch = (struct dispatch *)f,
+		.status = fake_status,
+	};
+	fx_modules(f);
+	f->env.deps = &f->deps;
 	str_copy(f->env.bot_name, "OpsBot", sizeof(f->env.bot_name));
 	f->next_msg = 100;
 	*state = f;
@@ -227,15 +280,35 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
-	store_close(f->d.store);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	chats_free(f->chats);
+	mutes_free(f->mutes);
+	api_free(f->api);
+	store_close(f->store);
+	if (fx_rmtree(f->dir) != 0)
 		return -1;
 	free(f);
 	rec_clear();
 	return 0;
+}
+
+/* The loop's end of a turn: commit, then the mutes apply what was
+ * committed. */
+static void commit(struct fx *f)
+{
+	assert_int_equal(store_commit(f->store), 0);
+	mutes_committed(f->mutes, 1);
+}
+
+static struct poller *fx_poller(struct fx *f)
+{
+	struct poller_deps pd = {
+		.cfg = &f->cfg, .clk = &f->clk, .store = f->store,
+		.tg = (struct tg *)f, /* never dereferenced: tg_call is fake */
+		.api = f->api, .rng = &f->rng, .cmds = &f->deps,
+	};
+
+	return poller_new(&pd);
 }
 
 /* A message update as Telegram sends it. */
@@ -302,20 +375,15 @@ static int64_t add_alert(struct fx *f, int sev, const char *source,
 			 const char *title, int64_t at)
 {
 	struct dest dests[2] = { { GROUP, 0 }, { CHAT_B, 0 } };
-	struct alert a = { 0 };
+	struct alert a;
 
-	a.received_at = at;
-	a.severity = (enum severity)sev;
-	a.source = source ? strdup(source) : NULL;
-	a.title = strdup(title);
-	a.text = strdup("details of the problem");
-	a.peer_uid = -1;
-	a.peer_pid = -1;
-	assert_int_equal(store_alert_insert(f->d.store, &a, dests, 2,
+	fx_alert(&a, (enum severity)sev, source, title,
+		 "details of the problem", at);
+	assert_int_equal(store_alert_insert(f->store, &a, dests, 2,
 					    DS_PENDING, 0), 0);
 	alert_free(&a);
 	return a.id ? a.id : (int64_t)sqlite3_last_insert_rowid(
-					f->d.store->db);
+					f->store->db);
 }
 
 static void set_state(struct fx *f, int64_t id, int64_t chat, int state,
@@ -328,19 +396,19 @@ static void set_state(struct fx *f, int64_t id, int64_t chat, int state,
 	dl.state = state;
 	dl.attempts = attempts;
 	dl.due_at = due;
-	dl.updated_at = f->d.wall;
+	dl.updated_at = f->clk.wall;
 	if (state == DS_SENT) {
 		dl.message_id = 500 + id;
-		dl.sent_at = f->d.wall;
+		dl.sent_at = f->clk.wall;
 	}
 	str_copy(dl.last_error, err ? err : "", sizeof(dl.last_error));
-	assert_int_equal(store_delivery_update(f->d.store, &dl), 0);
+	assert_int_equal(store_delivery_update(f->store, &dl), 0);
 }
 
 static int delivery_state(struct fx *f, int64_t id, int64_t chat)
 {
 	struct delivery dl[4];
-	int n = store_deliveries(f->d.store, id, dl, 4);
+	int n = store_deliveries(f->store, id, dl, 4);
 
 	for (int i = 0; i < n; i++)
 		if (dl[i].chat_id == chat)
@@ -352,7 +420,7 @@ static int nmutes(struct fx *f)
 {
 	struct mute m[64];
 
-	return store_mutes(f->d.store, f->d.wall, m, 64);
+	return store_mutes(f->store, f->clk.wall, m, 64);
 }
 
 /* --- the table and parsing --- */
@@ -441,7 +509,7 @@ static void test_auth_viewer(void **state)
 	assert_int_equal(rec.nreplies, 2);
 	assert_non_null(strstr(last_reply(), "not authorised"));
 	assert_int_equal(nmutes(f), 0);
-	assert_false(f->d.mutes_dirty);
+	assert_false(f->mutes->dirty); /* nothing for the mutes to reload */
 	/* help shows a viewer only what a viewer can run */
 	say(f, VIEWER, VIEWER, "/help");
 	assert_null(strstr(last_reply(), "/mute "));
@@ -467,7 +535,7 @@ static void test_auth_stranger_once(void **state)
 	assert_int_equal(delivery_state(f, id, GROUP), DS_FAILED);
 	assert_int_equal(nmutes(f), 0);
 
-	f->d.now += CMD_REFUSE_EVERY_MS;
+	f->clk.now += CMD_REFUSE_EVERY_MS;
 	say(f, STRANGER, GROUP, "/status");
 	assert_int_equal(rec.nreplies, 2);
 	assert_int_equal(rec.replies[1].chat, GROUP);
@@ -478,10 +546,13 @@ static void test_auth_table_bounded(void **state)
 {
 	struct fx *f = *state;
 
-	/* More strangers than the table holds: each is told once, and the
-	 * table never grows. */
-	for (int64_t u = 1000; u < 1000 + 3 * CMD_REFUSED_MAX; u++)
+	/* More strangers than the table holds, slowly enough for the
+	 * global budget (CMD_REFUSE_BUDGET a minute): each is told once,
+	 * and the table never grows. */
+	for (int64_t u = 1000; u < 1000 + 3 * CMD_REFUSED_MAX; u++) {
 		say(f, u, u, "/status");
+		f->clk.now += CMD_REFUSE_BUDGET_MS / CMD_REFUSE_BUDGET;
+	}
 	assert_int_equal(rec.nreplies, 3 * CMD_REFUSED_MAX);
 	say(f, 1000 + 3 * CMD_REFUSED_MAX - 1, GROUP, "/status");
 	assert_int_equal(rec.nreplies, 3 * CMD_REFUSED_MAX);
@@ -514,7 +585,7 @@ static void test_alerts_lines(void **state)
 	set_state(f, a2, CHAT_B, DS_FAILED, 1, 0, "chat not found");
 	set_state(f, a3, GROUP, DS_MUTED, 0, 0, NULL);
 	set_state(f, a3, CHAT_B, DS_SUPPRESSED, 0, 0, NULL);
-	assert_int_equal(store_ack(f->d.store, a1, "@bob", T0), 0);
+	assert_int_equal(store_ack(f->store, a1, "@bob", T0), 0);
 
 	say(f, VIEWER, VIEWER, "/alerts");
 	r = last_reply();
@@ -557,7 +628,14 @@ static void test_alerts_filter_and_count(void **state)
 	snprintf(want, sizeof(want), "#%lld<", (long long)ids[3]);
 	assert_non_null(strstr(r, want));
 
+	/* a word that is neither a number nor a severity is a source glob */
 	say(f, ADMIN, ADMIN, "/alerts bogus");
+	assert_non_null(strstr(last_reply(), "No alerts from matching"));
+	say(f, ADMIN, ADMIN, "/alerts 2 critical [a]");
+	assert_non_null(strstr(last_reply(), "crit three"));
+	say(f, ADMIN, ADMIN, "/alerts 1 2 3 4");
+	assert_non_null(strstr(last_reply(), "Usage"));
+	say(f, ADMIN, ADMIN, "/alerts db* web*");
 	assert_non_null(strstr(last_reply(), "Usage"));
 }
 
@@ -709,11 +787,11 @@ static void test_retry_now(void **state)
 	assert_string_equal(last_reply(), "🔁 3 deliveries rescheduled (rate "
 			    "limits still apply)");
 	assert_int_equal(rec.retry_now, 1);
-	n = store_deliveries(f->d.store, b, dl, 4);
+	n = store_deliveries(f->store, b, dl, 4);
 	assert_int_equal(n, 2);
 	for (int i = 0; i < n; i++) {
 		assert_int_equal(dl[i].state, DS_RETRYING);
-		assert_int_equal(dl[i].due_at, f->d.wall);
+		assert_int_equal(dl[i].due_at, f->clk.wall);
 	}
 	assert_int_equal(delivery_state(f, a, CHAT_B), DS_SENT);
 
@@ -732,17 +810,20 @@ static void test_mute_mutes_unmute(void **state)
 	char want[64];
 
 	say(f, ADMIN, GROUP, "/mute 2h db*");
-	assert_int_equal(store_mutes(f->d.store, f->d.wall, m, 4), 1);
+	assert_int_equal(store_mutes(f->store, f->clk.wall, m, 4), 1);
 	assert_string_equal(m[0].source, "db*");
 	assert_int_equal(m[0].max_severity, -1);
 	assert_int_equal(m[0].until, T0 + 2 * 3600000LL);
 	assert_string_equal(m[0].created_by, "@alice");
-	assert_true(f->d.mutes_dirty);
+	/* it holds alerts once the turn is committed, not before */
+	assert_int_equal(mutes_count(f->mutes), 0);
+	commit(f);
+	assert_int_equal(mutes_count(f->mutes), 1);
 	snprintf(want, sizeof(want), "#%lld", (long long)m[0].id);
 	assert_non_null(strstr(last_reply(), want));
 
 	say(f, ADMIN, GROUP, "/mute 30m Warning");
-	assert_int_equal(store_mutes(f->d.store, f->d.wall, m, 4), 2);
+	assert_int_equal(store_mutes(f->store, f->clk.wall, m, 4), 2);
 	assert_int_equal(m[1].max_severity, SEV_WARNING);
 	assert_string_equal(m[1].source, "");
 
@@ -751,26 +832,26 @@ static void test_mute_mutes_unmute(void **state)
 	say(f, ADMIN, GROUP, "/mute soon");
 	assert_int_equal(nmutes(f), 2);
 
-	f->d.wall += 600000;
+	f->clk.wall += 600000;
 	say(f, VIEWER, GROUP, "/mutes");
 	assert_non_null(strstr(last_reply(), "2 active mutes"));
 	assert_non_null(strstr(last_reply(), "source db*"));
 	assert_non_null(strstr(last_reply(), "1h50m"));
 	assert_non_null(strstr(last_reply(), "warning and below"));
 
-	f->d.mutes_dirty = 0;
+	commit(f);
+	assert_int_equal(mutes_count(f->mutes), 2);
 	snprintf(want, sizeof(want), "/unmute %lld", (long long)m[0].id);
 	say(f, ADMIN, GROUP, want);
 	assert_int_equal(nmutes(f), 1);
-	assert_true(f->d.mutes_dirty);
+	commit(f);
+	assert_int_equal(mutes_count(f->mutes), 1);
 	say(f, ADMIN, GROUP, want);
 	assert_non_null(strstr(last_reply(), "No mute"));
 	say(f, ADMIN, GROUP, "/unmute all");
 	assert_int_equal(nmutes(f), 0);
 }
 
-/* The daemon applies at most ARRAY_LEN(d->mutes) mutes: one more is
- * refused, not stored (a stored mute it never applies would be a lie). */
 /* A forwarded message runs nothing, whoever forwards it: an admin
  * forwarding a stranger's "/mute 2h *" must not mute (Bot API 7
  * forward_origin, and the older forward_from / forward_date). */
@@ -829,7 +910,7 @@ static void test_mute_button_long_source(void **state)
 	id = add_alert(f, SEV_CRITICAL, src, "pod crashloop", T0);
 	snprintf(data, sizeof(data), "mute:%lld", (long long)id);
 	press(f, ADMIN, "cb1", data);
-	assert_int_equal(store_mutes(f->d.store, f->d.wall, m, 4), 1);
+	assert_int_equal(store_mutes(f->store, f->clk.wall, m, 4), 1);
 	assert_int_equal(m[0].max_severity, -1);
 	assert_string_equal(m[0].source, want);
 	assert_int_equal(fnmatch(m[0].source, src, 0), 0);
@@ -842,10 +923,12 @@ static void test_mute_button_long_source(void **state)
 				"alerts)"));
 }
 
+/* The daemon applies at most MUTES_MAX mutes: one more is refused, not
+ * stored (a stored mute it never applies would be a lie). */
 static void test_mute_cap(void **state)
 {
 	struct fx *f = *state;
-	size_t cap = ARRAY_LEN(f->d.mutes);
+	size_t cap = MUTES_MAX;
 
 	for (size_t i = 0; i < cap; i++)
 		say(f, ADMIN, GROUP, "/mute 1h db*");
@@ -866,7 +949,7 @@ static void test_ack(void **state)
 	int64_t at;
 
 	say(f, ADMIN, GROUP, "/ack 1");
-	assert_int_equal(store_ack_get(f->d.store, id, by, sizeof(by), &at), 1);
+	assert_int_equal(store_ack_get(f->store, id, by, sizeof(by), &at), 1);
 	assert_string_equal(by, "@alice");
 	assert_int_equal(at, T0);
 	assert_int_equal(rec.nrefreshed, 1);
@@ -895,13 +978,13 @@ static void test_buttons(void **state)
 	assert_int_equal(rec.nanswers, 1);
 	assert_string_equal(rec.answers[0].id, "cb1");
 	assert_non_null(strstr(rec.answers[0].text, "not authorised"));
-	assert_int_equal(store_ack_get(f->d.store, id, by, sizeof(by), &at), 0);
+	assert_int_equal(store_ack_get(f->store, id, by, sizeof(by), &at), 0);
 	assert_int_equal(rec.nreplies, 0);
 
 	press(f, ADMIN, "cb2", data);
 	assert_int_equal(rec.nanswers, 2);
 	assert_non_null(strstr(rec.answers[1].text, "acked"));
-	assert_int_equal(store_ack_get(f->d.store, id, by, sizeof(by), &at), 1);
+	assert_int_equal(store_ack_get(f->store, id, by, sizeof(by), &at), 1);
 	assert_string_equal(by, "@alice");
 	assert_int_equal(rec.refreshed[0], id);
 
@@ -910,13 +993,13 @@ static void test_buttons(void **state)
 
 	snprintf(data, sizeof(data), "mute:%lld", (long long)id);
 	press(f, ADMIN, "cb4", data);
-	assert_int_equal(store_mutes(f->d.store, f->d.wall, m, 4), 1);
+	assert_int_equal(store_mutes(f->store, f->clk.wall, m, 4), 1);
 	assert_string_equal(m[0].source, "db\\[1\\]"); /* matches literally */
 	assert_int_equal(m[0].until, T0 + 3600000LL);
 	assert_int_equal(rec.replies[0].reply_to, 77);
 	snprintf(data, sizeof(data), "mute:%lld", (long long)nosrc);
 	press(f, ADMIN, "cb5", data);
-	assert_int_equal(store_mutes(f->d.store, f->d.wall, m, 4), 2);
+	assert_int_equal(store_mutes(f->store, f->clk.wall, m, 4), 2);
 	assert_int_equal(m[1].max_severity, SEV_WARNING);
 	assert_int_equal(rec.nanswers, 5);
 
@@ -944,7 +1027,7 @@ static struct rec_call *last_call(void)
 /* Drives a new poller through getMe and setMyCommands. */
 static struct poller *poller_ready(struct fx *f)
 {
-	struct poller *p = poller_new(&f->d);
+	struct poller *p = fx_poller(f);
 	size_t calls = rec.ncalls;
 
 	assert_non_null(p);
@@ -955,7 +1038,7 @@ static struct poller *poller_ready(struct fx *f)
 	assert_int_equal(rec.ncalls, calls + 1);
 	reply_with(last_call(), 200, "{\"ok\":true,\"result\":{\"id\":9,"
 		   "\"is_bot\":true,\"username\":\"OpsBot\"}}");
-	assert_int_equal(poller_next(p), f->d.now);
+	assert_int_equal(poller_next(p), f->clk.now);
 	poller_run(p);
 	assert_string_equal(last_call()->method, "setMyCommands");
 	reply_with(last_call(), 200, "{\"ok\":true,\"result\":true}");
@@ -972,7 +1055,7 @@ static void test_poller_start_and_updates(void **state)
 	int64_t id;
 
 	id = add_alert(f, SEV_CRITICAL, "db1", "down", T0);
-	assert_int_equal(store_kv_set(f->d.store, "poll_offset", "500"), 0);
+	assert_int_equal(store_kv_set(f->store, "poll_offset", "500"), 0);
 	p = poller_ready(f);
 	assert_non_null(strstr(rec.calls[1].body, "\"retry_now\""));
 	assert_null(strstr(rec.calls[1].body, "retry-now"));
@@ -1009,10 +1092,10 @@ static void test_poller_start_and_updates(void **state)
 	assert_non_null(strstr(rec.replies[1].html, "Mute"));
 	assert_int_equal(rec.refreshed[0], id);
 	assert_int_equal(nmutes(f), 1);
-	assert_int_equal(store_kv_get(f->d.store, "poll_offset", val,
+	assert_int_equal(store_kv_get(f->store, "poll_offset", val,
 				      sizeof(val)), 1);
 	assert_string_equal(val, "504");
-	assert_true(store_in_txn(f->d.store)); /* committed by the loop */
+	assert_true(store_in_txn(f->store)); /* committed by the loop */
 
 	/* The next poll confirms them. */
 	poller_run(p);
@@ -1042,10 +1125,11 @@ static void test_poller_restart_keeps_offset(void **state)
 		   "\"chat\":{\"id\":111,\"type\":\"private\"},\"from\":"
 		   "{\"id\":111}}}]}");
 	poller_free(p);
-	assert_int_equal(store_commit(f->d.store), 0);
-	store_close(f->d.store);
-	assert_int_equal(store_open(&f->d.store, f->path, T0, err,
+	assert_int_equal(store_commit(f->store), 0);
+	store_close(f->store);
+	assert_int_equal(store_open(&f->store, f->path, T0, err,
 				    sizeof(err)), 0);
+	fx_modules(f);
 	p = poller_ready(f);
 	poller_run(p);
 	body = cJSON_Parse(last_call()->body);
@@ -1064,7 +1148,7 @@ static void test_poller_webhook(void **state)
 		   "\"description\":\"Conflict: can't use getUpdates method "
 		   "while webhook is active; use deleteWebhook to delete the "
 		   "webhook first\"}");
-	assert_true(poller_next(p) <= f->d.now);
+	assert_true(poller_next(p) <= f->clk.now);
 	poller_run(p);
 	assert_string_equal(last_call()->method, "deleteWebhook");
 	assert_null(strstr(last_call()->body, "drop_pending_updates"));
@@ -1090,27 +1174,27 @@ static void test_poller_conflict_backoff(void **state)
 		assert_string_equal(last_call()->method, "getUpdates");
 		reply_with(last_call(), 409, conflict);
 		next = poller_next(p);
-		assert_true(next >= f->d.now && next <= f->d.now + 60000);
-		f->d.now = next;
+		assert_true(next >= f->clk.now && next <= f->clk.now + 60000);
+		f->clk.now = next;
 	}
 	assert_int_equal(fake_log_warnings, warn0 + 1); /* once per episode */
 	/* Backing off: after a few failures the wait is real. */
 	poller_run(p);
 	reply_with(last_call(), 409, conflict);
 	calls = rec.ncalls;
-	while (poller_next(p) <= f->d.now && rec.ncalls == calls) {
+	while (poller_next(p) <= f->clk.now && rec.ncalls == calls) {
 		/* jitter may pick 0; a zero wait starts a request at once */
 		poller_run(p);
 		if (rec.ncalls != calls)
 			reply_with(last_call(), 409, conflict);
 		calls = rec.ncalls;
 	}
-	assert_true(poller_next(p) > f->d.now);
+	assert_true(poller_next(p) > f->clk.now);
 	poller_run(p);
 	assert_int_equal(rec.ncalls, calls); /* nothing before the time */
 
 	/* The episode ends with a good poll; a new one warns again. */
-	f->d.now = poller_next(p);
+	f->clk.now = poller_next(p);
 	poller_run(p);
 	reply_with(last_call(), 200, "{\"ok\":true,\"result\":[]}");
 	poller_run(p);
@@ -1128,32 +1212,194 @@ static void test_poller_rate_limited(void **state)
 	reply_with(last_call(), 429, "{\"ok\":false,\"error_code\":429,"
 		   "\"description\":\"Too Many Requests: retry after 17\","
 		   "\"parameters\":{\"retry_after\":17}}");
-	assert_int_equal(poller_next(p), f->d.now + 17000);
+	assert_int_equal(poller_next(p), f->clk.now + 17000);
 	poller_free(p);
 }
 
+static const char *poll_state(struct poller *p, const char *key)
+{
+	static char val[160];
+	cJSON *st = cJSON_CreateObject();
+	const cJSON *v;
+
+	poller_status(p, st);
+	v = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "polling"), key);
+	str_copy(val, cJSON_IsString(v) ? v->valuestring : "", sizeof(val));
+	cJSON_Delete(st);
+	return val;
+}
+
+static int64_t poll_offset(void)
+{
+	cJSON *body = cJSON_Parse(last_call()->body);
+	int64_t off;
+
+	assert_non_null(body);
+	off = (int64_t)cJSON_GetObjectItem(body, "offset")->valuedouble;
+	cJSON_Delete(body);
+	return off;
+}
+
+static const char UNAUTHORIZED[] = "{\"ok\":false,\"error_code\":401,"
+	"\"description\":\"Unauthorized\"}";
+
+/* One 401 on getUpdates: commands are paused (one policy: each kind
+ * pauses on its own 401), and polling tries again on its own timer,
+ * auth_retry_ms later, whether or not an alert is ever delivered (issue
+ * 16, item 11). */
 static void test_poller_unauthorized(void **state)
 {
 	struct fx *f = *state;
 	struct poller *p = poller_ready(f);
+	int64_t t401;
 	size_t calls;
+	int errors;
 
 	poller_run(p);
-	reply_with(last_call(), 401, "{\"ok\":false,\"error_code\":401,"
-		   "\"description\":\"Unauthorized\"}");
-	assert_int_equal(poller_next(p), INT64_MAX);
+	reply_with(last_call(), 401, UNAUTHORIZED);
+	t401 = f->clk.now;
 	assert_true(fake_log_errors >= 1);
+	assert_true(api_paused(f->api));
+	assert_string_equal(poll_state(p, "state"), "stopped");
+	/* sends find out for themselves */
+	assert_int_equal(api_gate(f->api, API_SEND), t401);
+	assert_int_equal(poller_next(p), t401 + AUTH_RETRY_MS);
+
 	calls = rec.ncalls;
-	f->d.now += 3600000;
-	f->d.wall += 3600000;
+	f->clk.now = t401 + AUTH_RETRY_MS - 1;
 	poller_run(p);
 	assert_int_equal(rec.ncalls, calls);
-	/* sending works again (the token was fixed): polling resumes */
-	f->d.ctr.last_ok_wall = f->d.wall;
-	poller_run(p);
+	f->clk.now = t401 + AUTH_RETRY_MS;
 	poller_run(p);
 	assert_int_equal(rec.ncalls, calls + 1);
-	assert_string_equal(last_call()->method, "getMe");
+	assert_string_equal(last_call()->method, "getUpdates");
+	assert_int_equal(poller_next(p), INT64_MAX); /* one probe at a time */
+
+	/* still refused: the next try is auth_retry_ms later, not logged
+	 * again */
+	errors = fake_log_errors;
+	reply_with(last_call(), 401, UNAUTHORIZED);
+	assert_int_equal(fake_log_errors, errors);
+	assert_int_equal(poller_next(p), f->clk.now + AUTH_RETRY_MS);
+
+	/* the token was fixed: the probe succeeds, polling goes on at once */
+	f->clk.now += AUTH_RETRY_MS;
+	poller_run(p);
+	assert_int_equal(rec.ncalls, calls + 2);
+	reply_with(last_call(), 200, "{\"ok\":true,\"result\":[]}");
+	assert_int_equal(poller_next(p), f->clk.now);
+	poller_run(p);
+	assert_int_equal(rec.ncalls, calls + 3);
+	assert_string_equal(last_call()->method, "getUpdates");
+	poller_free(p);
+}
+
+/* Answers every getUpdates with json for a simulated minute, starting
+ * each request as soon as the poller allows; returns how many went. */
+static size_t poll_minute(struct fx *f, struct poller *p, const char *json)
+{
+	int64_t end = f->clk.now + 60000;
+	size_t n = 0;
+
+	for (int i = 0; i < 100; i++) {
+		int64_t next = poller_next(p);
+		size_t before = rec.ncalls;
+
+		assert_true(next != INT64_MAX);
+		if (next > f->clk.now)
+			f->clk.now = next;
+		if (f->clk.now >= end)
+			break;
+		poller_run(p);
+		assert_int_equal(rec.ncalls, before + 1);
+		assert_string_equal(last_call()->method, "getUpdates");
+		reply_with(last_call(), 200, json);
+		n++;
+	}
+	return n;
+}
+
+/* {"ok":true,"result":{}} is not what getUpdates promises: a server
+ * fault, backed off, never a spin (issue 16, item 12). */
+static void test_poller_result_not_list(void **state)
+{
+	struct fx *f = *state;
+	struct poller *p = poller_ready(f);
+	size_t n;
+
+	n = poll_minute(f, p, "{\"ok\":true,\"result\":{}}");
+	if (getenv("COMMANDS_SHOW"))
+		fprintf(stderr, "result {}: %zu getUpdates in 60 s\n", n);
+	assert_true(n >= 2);
+	assert_true(n <= 12); /* 1 s doubling to a 60 s cap, full jitter */
+	assert_string_equal(poll_state(p, "last_error"),
+			    "getUpdates: result is not a list");
+	/* a good answer ends the backoff */
+	f->clk.now = poller_next(p);
+	poller_run(p);
+	reply_with(last_call(), 200, "{\"ok\":true,\"result\":[]}");
+	assert_int_equal(poller_next(p), f->clk.now);
+	assert_string_equal(poll_state(p, "last_error"), "");
+	poller_free(p);
+}
+
+/* Only updates already confirmed (ids going backwards): none is handled
+ * again, and the poller backs off instead of asking again at once. */
+static void test_poller_old_updates(void **state)
+{
+	struct fx *f = *state;
+	struct poller *p;
+	size_t n;
+
+	assert_int_equal(store_kv_set(f->store, "poll_offset", "500"), 0);
+	commit(f);
+	p = poller_ready(f);
+	n = poll_minute(f, p, "{\"ok\":true,\"result\":[{\"update_id\":"
+			"499,\"message\":{\"message_id\":1,\"text\":"
+			"\"/help\",\"chat\":{\"id\":111,\"type\":"
+			"\"private\"},\"from\":{\"id\":111}}}]}");
+	assert_true(n >= 2);
+	assert_true(n <= 12);
+	assert_int_equal(rec.nreplies, 0); /* /help was not run again */
+	assert_int_equal(poll_offset(), 500);
+	poller_free(p);
+}
+
+/* The turn that handled a command fails to commit: the command's mute
+ * never holds anything and the offset goes back, so Telegram sends the
+ * command again (issue 16, item 2). */
+static void test_poller_failed_commit(void **state)
+{
+	struct fx *f = *state;
+	struct poller *p;
+	struct alert a;
+
+	assert_int_equal(store_kv_set(f->store, "poll_offset", "500"), 0);
+	commit(f);
+	p = poller_ready(f);
+	poller_run(p);
+	assert_int_equal(poll_offset(), 500);
+	reply_with(last_call(), 200, "{\"ok\":true,\"result\":[{\"update_id\":"
+		   "500,\"message\":{\"message_id\":1,\"text\":"
+		   "\"/mute 2h db*\",\"chat\":{\"id\":111,\"type\":"
+		   "\"private\"},\"from\":{\"id\":111,\"username\":"
+		   "\"alice\"}}}]}");
+	assert_int_equal(nmutes(f), 1); /* in the turn's transaction */
+
+	/* the commit fails (the store rolls back), the sources are told */
+	store_rollback(f->store);
+	poller_committed(p, 0);
+	mutes_committed(f->mutes, 0);
+	assert_int_equal(nmutes(f), 0);
+	assert_int_equal(mutes_count(f->mutes), 0);
+	fx_alert(&a, SEV_CRITICAL, "db1", "down", "x", f->clk.wall);
+	assert_null(mutes_match(f->mutes, &a));
+	alert_free(&a);
+
+	/* the command comes again */
+	poller_run(p);
+	assert_string_equal(last_call()->method, "getUpdates");
+	assert_int_equal(poll_offset(), 500);
 	poller_free(p);
 }
 
@@ -1163,8 +1409,8 @@ static void test_poller_disabled_and_transient(void **state)
 	struct poller *p;
 	cJSON *st = cJSON_CreateObject();
 
-	f->d.cfg.poll_timeout = 0;
-	p = poller_new(&f->d);
+	f->cfg.poll_timeout = 0;
+	p = fx_poller(f);
 	assert_int_equal(poller_next(p), INT64_MAX);
 	poller_run(p);
 	assert_int_equal(rec.ncalls, 0);
@@ -1174,19 +1420,19 @@ static void test_poller_disabled_and_transient(void **state)
 	cJSON_Delete(st);
 	poller_free(p);
 
-	f->d.cfg.poll_timeout = 30;
-	p = poller_new(&f->d);
+	f->cfg.poll_timeout = 30;
+	p = fx_poller(f);
 	rec.tg_fail = 1; /* the request cannot even start */
 	poller_run(p);
 	assert_int_equal(rec.ncalls, 0);
 	assert_true(poller_next(p) != INT64_MAX);
 	rec.tg_fail = 0;
-	f->d.now += 60000;
+	f->clk.now += 60000;
 	poller_run(p);
 	assert_string_equal(last_call()->method, "getMe");
 	reply_with(last_call(), 502, "<html>bad gateway</html>");
-	assert_true(poller_next(p) >= f->d.now);
-	f->d.now += 60000;
+	assert_true(poller_next(p) >= f->clk.now);
+	f->clk.now += 60000;
 	poller_run(p);
 	assert_string_equal(last_call()->method, "getMe"); /* tried again */
 	poller_free(p);
@@ -1243,6 +1489,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_poller_unauthorized, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_poller_result_not_list,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poller_old_updates, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_poller_failed_commit,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poller_disabled_and_transient,
 						setup, teardown),
 	};

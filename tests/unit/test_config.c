@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "bot/tz.c"
 #include "bot/config.c"
 #include "bot/util.c"
 #include "bot/url.c"

@@ -1,15 +1,16 @@
 /*
- * test_dispatch.c - unit tests for bot/dispatch.c: what each Bot API
- * answer does to the delivery rows and to the daemon's pacing (rate
- * limiter, circuit breaker, 401 pause), packing of a backlog, the
- * resolved edit + reply, and the reply lane.
+ * test_dispatch.c - unit tests for bot/dispatch.c and its outbox: what
+ * each Bot API answer does to the delivery rows and to the pacing (rate
+ * limiter, the API state's circuit breaker and 401 pause), packing of a
+ * backlog, the resolved edit + reply, and the reply lane.
  *
  * The real store (temp directory), formatter, wire format, rate limiter,
- * backoff, breaker and rng are included. tg_call is faked: it records the
- * method, the body and the completion (fn, arg); a test answers a request
- * by running the real tg_classify on a canned HTTP status and body and
- * calling fn(arg, &reply). The clocks (d->now, d->wall) are set by hand;
- * nothing sleeps. The logger is faked (quiet; it counts).
+ * backoff, breaker, API state, chat table, stats and rng are included.
+ * tg_call is faked: it records the method, the body and the completion
+ * (fn, arg); a test answers a request by running the real tg_classify on
+ * a canned HTTP status and body and calling fn(arg, &reply). The clock
+ * (f->clk) is set by hand; nothing sleeps. The logger is faked (quiet; it
+ * counts).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -32,28 +33,24 @@
 #include "bot/utf8.c"
 #include "alerts/format.c"
 #include "alerts/tghtml.c"
+#include "alerts/tgvalidate.c"
 #include "alerts/alert.c"
 #include "bot/tgapi.c"
+#include "bot/tz.c"
 #include "bot/config.c"
 #include "alerts/template.c"
+#include "alerts/route.c"
 #include "bot/backoff.c"
 #include "bot/breaker.c"
 #include "bot/rng.c"
-
-/* ratelimit.c and dispatch.c each have a private struct chat, chat_get,
- * chat_find, max64 and MAX_CHATS: rename the rate limiter's. */
-#define chat rl_chat
-#define chat_get rl_chat_get
-#define chat_find rl_chat_find
-#define max64 rl_max64
 #include "bot/ratelimit.c"
-#undef chat
-#undef chat_get
-#undef chat_find
-#undef max64
-#undef MAX_CHATS
-
+#include "bot/stats.c"
+#include "bot/api.c"
+#include "bot/chats.c"
+#include "bot/outbox.c"
 #include "bot/dispatch.c"
+
+#include "tests/unit/fixture.h"
 
 #define GROUP (-1001000000001LL)
 #define PRIV 4242LL
@@ -61,6 +58,7 @@
 #define ADMIN 111LL
 #define T0 1700000000000LL
 #define MONO0 5000000LL
+#define AUTH_RETRY_MS 300000 /* as the daemon's */
 
 /* --- fakes --- */
 
@@ -71,13 +69,13 @@ struct call {
 	tg_done_fn fn;
 	void *arg;
 	int done;
-	int64_t at; /* d->now when it started */
+	int64_t at; /* clk.now when it started */
 };
 
 static struct {
 	struct call *calls;
 	size_t n, cap;
-	int64_t now; /* mirror of the fixture's clock for tg_call */
+	const struct clock *clk; /* the fixture's, for tg_call */
 } rec;
 
 int tg_call(struct tg *tg, const char *method, char *body, long timeout,
@@ -102,14 +100,8 @@ int tg_call(struct tg *tg, const char *method, char *body, long timeout,
 	assert_non_null(c->json);
 	c->fn = fn;
 	c->arg = arg;
-	c->at = rec.now;
+	c->at = rec.clk->now;
 	return 0;
-}
-
-
-int64_t daemon_wall_to_mono(const struct daemon *d, int64_t wall)
-{
-	return d->now + (wall - d->wall);
 }
 
 /* --- fixture --- */
@@ -117,10 +109,30 @@ int64_t daemon_wall_to_mono(const struct daemon *d, int64_t wall)
 struct fx {
 	char dir[64];
 	char path[128];
-	struct daemon d;
+	struct config cfg;
+	struct clock clk;
+	struct store *store;
+	struct ratelimit *rl;
+	struct rng rng;
+	struct api *api;
+	struct stats stats;
+	struct chats *chats;
 	struct dispatch *ds;
+	struct outbox *ob; /* the dispatch's */
 	int64_t next_msg;
 };
+
+static struct dispatch *fx_dispatch(struct fx *f, struct chats *chats)
+{
+	struct dispatch_deps dd = {
+		.cfg = &f->cfg, .clk = &f->clk, .store = f->store,
+		.tg = (struct tg *)f, /* never dereferenced: tg_call is fake */
+		.rl = f->rl, .api = f->api, .rng = &f->rng, .chats = chats,
+		.stats = &f->stats,
+	};
+
+	return dispatch_new(&dd);
+}
 
 static int setup(void **state)
 {
@@ -130,6 +142,7 @@ static int setup(void **state)
 		.group_per_minute = 20, .margin_ms = 100, .reply_reserve = 3,
 		.max_chats = 64,
 	};
+	struct api_opts ao;
 	char err[256];
 
 	if (f == NULL)
@@ -137,37 +150,45 @@ static int setup(void **state)
 	memset(&rec, 0, sizeof(rec));
 	fake_log_reset();
 	setenv("TZ", "UTC", 1);
-	strcpy(f->dir, "/tmp/opsbot-disp-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (fx_tmpdir(f->dir, sizeof(f->dir), "disp") != 0)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/opsbot.db", f->dir);
-	if (store_open(&f->d.store, f->path, T0, err, sizeof(err)) != 0) {
+	if (store_open(&f->store, f->path, T0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
-	config_defaults(&f->d.cfg);
-	f->d.cfg.chats[f->d.cfg.nchats++] = GROUP;
-	f->d.cfg.chats[f->d.cfg.nchats++] = PRIV;
-	f->d.cfg.admins[f->d.cfg.nadmins++] = ADMIN;
-	f->d.cfg.retry_base = 1;
-	f->d.cfg.retry_cap = 300;
-	f->d.cfg.max_age = 86400;
-	f->d.cfg.breaker_threshold = 5;
-	f->d.now = MONO0;
-	f->d.wall = T0;
-	rec.now = MONO0;
-	f->d.rl = ratelimit_new(&ro);
-	if (f->d.rl == NULL)
+	config_defaults(&f->cfg);
+	f->cfg.chats[f->cfg.nchats++] = GROUP;
+	f->cfg.chats[f->cfg.nchats++] = PRIV;
+	f->cfg.admins[f->cfg.nadmins++] = ADMIN;
+	f->cfg.retry_base = 1;
+	f->cfg.retry_cap = 300;
+	f->cfg.max_age = 86400;
+	f->cfg.breaker_threshold = 5;
+	f->clk.now = MONO0;
+	f->clk.wall = T0;
+	rec.clk = &f->clk;
+	f->rl = ratelimit_new(&ro);
+	if (f->rl == NULL)
 		return -1;
-	breaker_init(&f->d.breaker, f->d.cfg.breaker_threshold,
-		     (int64_t)(f->d.cfg.retry_base * 1000),
-		     (int64_t)(f->d.cfg.retry_cap * 1000));
-	rng_seed(&f->d.rng, 42);
-	f->d.tg = (struct tg *)f; /* never dereferenced: tg_call is fake */
-	f->ds = dispatch_new(&f->d);
+	rng_seed(&f->rng, 42);
+	ao = (struct api_opts){
+		.breaker_threshold = f->cfg.breaker_threshold,
+		.retry_base_ms = (int64_t)(f->cfg.retry_base * 1000),
+		.retry_cap_ms = (int64_t)(f->cfg.retry_cap * 1000),
+		.retry_after_cap = f->cfg.retry_after_cap,
+		.auth_retry_ms = AUTH_RETRY_MS,
+	};
+	f->api = api_new(&ao, &f->clk, &f->rng);
+	f->chats = chats_new(f->store);
+	if (f->api == NULL || f->chats == NULL)
+		return -1;
+	stats_init(&f->stats);
+	chats_load(f->chats, &f->cfg);
+	f->ds = fx_dispatch(f, f->chats);
 	if (f->ds == NULL)
 		return -1;
-	f->d.dispatch = f->ds;
+	f->ob = dispatch_outbox(f->ds);
 	f->next_msg = 1000;
 	*state = f;
 	return 0;
@@ -176,16 +197,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[160];
 
-	/* Requests never answered: their jobs belong to the (fake) tg,
-	 * which is freed after dispatch (like daemon_free does). */
+	/* Requests never answered: dispatch frees their jobs and messages
+	 * (the transfers are aborted without calling back). */
 	dispatch_free(f->ds);
-	for (size_t i = 0; i < rec.n; i++)
-		if (!rec.calls[i].done)
-			job_free(rec.calls[i].arg);
-	ratelimit_free(f->d.rl);
-	store_close(f->d.store);
+	chats_free(f->chats);
+	api_free(f->api);
+	ratelimit_free(f->rl);
+	store_close(f->store);
 	for (size_t i = 0; i < rec.n; i++) {
 		free(rec.calls[i].body);
 		cJSON_Delete(rec.calls[i].json);
@@ -193,8 +212,7 @@ static int teardown(void **state)
 	free(rec.calls);
 	memset(&rec, 0, sizeof(rec));
 	fake_log_reset();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (fx_rmtree(f->dir) != 0)
 		return -1;
 	free(f);
 	return 0;
@@ -204,9 +222,34 @@ static int teardown(void **state)
 
 static void advance(struct fx *f, int64_t ms)
 {
-	f->d.now += ms;
-	f->d.wall += ms;
-	rec.now = f->d.now;
+	f->clk.now += ms;
+	f->clk.wall += ms;
+}
+
+/* The end of a loop turn: its writes are committed, then the outbox
+ * releases what the turn queued for the operators. */
+static void turn_end(struct fx *f)
+{
+	assert_int_equal(store_commit(f->store), 0);
+	outbox_committed(f->ob, 1);
+}
+
+/* A reply queued by a command in a turn that committed. */
+static int reply(struct fx *f, int64_t chat, int64_t thread, const char *html,
+		 const char *markup, int64_t reply_to)
+{
+	int rc = outbox_reply(f->ob, chat, thread, html, markup, reply_to);
+
+	outbox_committed(f->ob, 1);
+	return rc;
+}
+
+static int answer_callback(struct fx *f, const char *id, const char *text)
+{
+	int rc = outbox_answer_callback(f->ob, id, text);
+
+	outbox_committed(f->ob, 1);
+	return rc;
 }
 
 /* One loop turn's dispatch step, committed like the loop does. Returns
@@ -215,9 +258,9 @@ static size_t run(struct fx *f)
 {
 	size_t before = rec.n;
 
-	assert_int_equal(store_begin(f->d.store), 0);
+	assert_int_equal(store_begin(f->store), 0);
 	dispatch_run(f->ds);
-	assert_int_equal(store_commit(f->d.store), 0);
+	turn_end(f);
 	return rec.n - before;
 }
 
@@ -232,9 +275,9 @@ static void answer(struct fx *f, size_t i, long status, const char *body)
 	assert_false(c->done);
 	tg_classify(&r, 0, NULL, status, body, strlen(body));
 	c->done = 1;
-	assert_int_equal(store_begin(f->d.store), 0);
+	assert_int_equal(store_begin(f->store), 0);
 	c->fn(c->arg, &r);
-	assert_int_equal(store_commit(f->d.store), 0);
+	turn_end(f);
 	tg_reply_free(&r);
 }
 
@@ -249,9 +292,9 @@ static void answer_timeout(struct fx *f, size_t i)
 		    NULL, 0);
 	assert_int_equal(r.outcome, TG_TRANSIENT);
 	c->done = 1;
-	assert_int_equal(store_begin(f->d.store), 0);
+	assert_int_equal(store_begin(f->store), 0);
 	c->fn(c->arg, &r);
-	assert_int_equal(store_commit(f->d.store), 0);
+	turn_end(f);
 	tg_reply_free(&r);
 }
 
@@ -288,21 +331,15 @@ static int64_t add_alert_at(struct fx *f, enum severity sev, int status,
 			    const char *key, const char *title,
 			    const struct dest *dests, size_t n, int64_t at)
 {
-	struct alert a = { 0 };
+	struct alert a;
 	int64_t id;
 
-	a.received_at = at;
-	a.severity = sev;
+	fx_alert(&a, sev, "web-01", title, "details of the problem", at);
 	a.status = (enum alert_status)status;
-	a.source = strdup("web-01");
-	a.title = strdup(title);
-	a.text = strdup("details of the problem");
-	a.key = key ? strdup(key) : NULL;
-	a.peer_uid = -1;
-	a.peer_pid = -1;
-	assert_int_equal(store_alert_insert(f->d.store, &a, dests, n,
+	a.key = fx_strdup(key);
+	assert_int_equal(store_alert_insert(f->store, &a, dests, n,
 					    DS_PENDING, 0), 0);
-	assert_int_equal(store_commit(f->d.store), 0);
+	assert_int_equal(store_commit(f->store), 0);
 	id = a.id;
 	assert_true(id > 0);
 	alert_free(&a);
@@ -315,13 +352,13 @@ static int64_t add_alert(struct fx *f, enum severity sev, int64_t chat,
 	struct dest d = { chat, 0 };
 
 	return add_alert_at(f, sev, ALERT_FIRING, NULL, title, &d, 1,
-			    f->d.wall);
+			    f->clk.wall);
 }
 
 static struct delivery row(struct fx *f, int64_t id, int64_t chat)
 {
 	struct delivery dl[8], none = { 0 };
-	int n = store_deliveries(f->d.store, id, dl, 8);
+	int n = store_deliveries(f->store, id, dl, 8);
 
 	for (int i = 0; i < n; i++)
 		if (dl[i].chat_id == chat)
@@ -382,8 +419,8 @@ static size_t calls_to(size_t mark, int64_t chat)
 
 static void set_clock_mono(struct fx *f, int64_t mono)
 {
-	if (mono > f->d.now)
-		advance(f, mono - f->d.now);
+	if (mono > f->clk.now)
+		advance(f, mono - f->clk.now);
 }
 
 /* --- 200 ok --- */
@@ -412,13 +449,13 @@ static void test_ok_warning_silent(void **state)
 	r = row(f, id, GROUP);
 	assert_int_equal(r.state, DS_SENT);
 	assert_int_equal(r.message_id, 77);
-	assert_int_equal(r.sent_at, f->d.wall);
+	assert_int_equal(r.sent_at, f->clk.wall);
 	assert_int_equal(r.attempts, 1);
 	assert_int_equal(r.due_at, 0);
 	assert_string_equal(r.last_error, "");
 	assert_int_equal(r.flags & DF_PACKED, 0);
 	assert_int_equal(dispatch_inflight(f->ds), 0);
-	assert_int_equal(f->d.ctr.sent, 1);
+	assert_int_equal(f->stats.deliveries[ST_DELIVERY_SENT], 1);
 	/* nothing else to do */
 	assert_int_equal(run(f), 0);
 	assert_true(dispatch_next(f->ds) == INT64_MAX);
@@ -494,24 +531,24 @@ static void test_transient_backoff_breaker(void **state)
 	assert_int_equal(r.attempts, 1);
 	assert_true(r.last_error[0] != '\0');
 	/* full jitter over base 1 s * 2^0 */
-	assert_true(r.due_at > f->d.wall);
-	assert_true(r.due_at <= f->d.wall + 2000);
-	assert_int_equal(f->d.breaker.state, BREAKER_CLOSED);
-	assert_int_equal(f->d.ctr.transient, 1);
+	assert_true(r.due_at > f->clk.wall);
+	assert_true(r.due_at <= f->clk.wall + 2000);
+	assert_int_equal(f->api->breaker.state, BREAKER_CLOSED);
+	assert_int_equal(f->stats.retries[ST_RETRY_5XX], 1);
 
 	/* nothing before due_at */
 	assert_int_equal(run(f), 0);
-	assert_true(dispatch_next(f->ds) >= daemon_wall_to_mono(&f->d,
+	assert_true(dispatch_next(f->ds) >= clock_wall_to_mono(&f->clk,
 								 r.due_at));
-	if (r.due_at - 1 > f->d.wall) {
-		advance(f, r.due_at - 1 - f->d.wall);
+	if (r.due_at - 1 > f->clk.wall) {
+		advance(f, r.due_at - 1 - f->clk.wall);
 		assert_int_equal(run(f), 0);
 	}
 
 	/* four more transient failures open the breaker */
 	while (fails < 5) {
 		r = row(f, id, PRIV);
-		due = daemon_wall_to_mono(&f->d, r.due_at);
+		due = clock_wall_to_mono(&f->clk, r.due_at);
 		next = dispatch_next(f->ds);
 		assert_true(next >= due);
 		set_clock_mono(f, next);
@@ -520,19 +557,19 @@ static void test_transient_backoff_breaker(void **state)
 		fails++;
 		r = row(f, id, PRIV);
 		assert_int_equal(r.attempts, fails);
-		assert_true(r.due_at >= f->d.wall);
+		assert_true(r.due_at >= f->clk.wall);
 		/* ceiling of full jitter: base * 2^(attempts-1) */
-		assert_true(r.due_at <= f->d.wall + (1000LL << (fails - 1)));
+		assert_true(r.due_at <= f->clk.wall + (1000LL << (fails - 1)));
 	}
-	assert_int_equal(f->d.breaker.state, BREAKER_OPEN);
+	assert_int_equal(f->api->breaker.state, BREAKER_OPEN);
 
 	/* open: nothing starts until breaker_next, even a due row */
-	next = breaker_next(&f->d.breaker, f->d.now);
-	assert_true(next > f->d.now);
+	next = breaker_next(&f->api->breaker, f->clk.now);
+	assert_true(next > f->clk.now);
 	assert_true(dispatch_next(f->ds) >= next);
 	assert_int_equal(run(f), 0);
 	/* just before the probe time, even with the row due: nothing */
-	if (next - 1 > f->d.now) {
+	if (next - 1 > f->clk.now) {
 		set_clock_mono(f, next - 1);
 		assert_int_equal(run(f), 0);
 	}
@@ -541,12 +578,12 @@ static void test_transient_backoff_breaker(void **state)
 	set_clock_mono(f, dispatch_next(f->ds));
 	mark = rec.n;
 	assert_int_equal(run(f), 1);
-	assert_int_equal(f->d.breaker.state, BREAKER_HALF_OPEN);
+	assert_int_equal(f->api->breaker.state, BREAKER_HALF_OPEN);
 	assert_int_equal(call_chat(mark), PRIV);
 	/* one probe at a time */
 	assert_int_equal(run(f), 0);
 	answer_ok(f, mark, 77);
-	assert_int_equal(f->d.breaker.state, BREAKER_CLOSED);
+	assert_int_equal(f->api->breaker.state, BREAKER_CLOSED);
 	r = row(f, id, PRIV);
 	assert_int_equal(r.state, DS_SENT);
 	assert_int_equal(r.attempts, 6);
@@ -570,15 +607,15 @@ static void test_timeout_gives_back_allowance(void **state)
 {
 	struct fx *f = *state;
 	int64_t id = add_alert(f, SEV_CRITICAL, PRIV, "db primary down");
-	int64_t before = ratelimit_when(f->d.rl, PRIV, LANE_REPLY, f->d.now);
+	int64_t before = ratelimit_when(f->rl, PRIV, LANE_REPLY, f->clk.now);
 
 	assert_int_equal(run(f), 1);
 	answer_timeout(f, 0);
 	assert_int_equal(row(f, id, PRIV).state, DS_RETRYING);
 	/* the send was taken back: the bucket is as it was */
-	assert_int_equal(ratelimit_when(f->d.rl, PRIV, LANE_ALERT, f->d.now),
-			 f->d.now);
-	assert_int_equal(ratelimit_when(f->d.rl, PRIV, LANE_REPLY, f->d.now),
+	assert_int_equal(ratelimit_when(f->rl, PRIV, LANE_ALERT, f->clk.now),
+			 f->clk.now);
+	assert_int_equal(ratelimit_when(f->rl, PRIV, LANE_REPLY, f->clk.now),
 			 before);
 }
 
@@ -599,23 +636,23 @@ static void test_rate_limited(void **state)
 
 	assert_int_equal(run(f), 1);
 	answer(f, 0, 429, BODY_429_7);
-	t429 = f->d.now;
-	assert_int_equal(f->d.ctr.rate_limited, 1);
-	assert_int_equal(ratelimit_when(f->d.rl, GROUP, LANE_ALERT, f->d.now),
+	t429 = f->clk.now;
+	assert_int_equal(f->stats.retries[ST_RETRY_429], 1);
+	assert_int_equal(ratelimit_when(f->rl, GROUP, LANE_ALERT, f->clk.now),
 			 t429 + 7000);
-	assert_int_equal(ratelimit_blocked_until(f->d.rl, GROUP), t429 + 7000);
+	assert_int_equal(ratelimit_blocked_until(f->rl, GROUP), t429 + 7000);
 	r = row(f, id, GROUP);
 	assert_int_equal(r.state, DS_RETRYING);
 	assert_int_equal(r.attempts, 1);
-	assert_true(r.due_at >= f->d.wall + 7000);
-	assert_true(r.due_at <= f->d.wall + 7000 + 1000);
+	assert_true(r.due_at >= f->clk.wall + 7000);
+	assert_true(r.due_at <= f->clk.wall + 7000 + 1000);
 	assert_non_null(strstr(r.last_error, "retry after"));
 	/* a 429 is an answer: the breaker does not count it */
-	assert_int_equal(f->d.breaker.failures, 0);
+	assert_int_equal(f->api->breaker.failures, 0);
 
 	/* another alert to both chats: PRIV is not blocked, GROUP is */
 	id2 = add_alert_at(f, SEV_ERROR, ALERT_FIRING, NULL, "api slow", both,
-			   2, f->d.wall);
+			   2, f->clk.wall);
 	mark = rec.n;
 	assert_int_equal(run(f), 1);
 	assert_int_equal(call_chat(mark), PRIV);
@@ -625,7 +662,7 @@ static void test_rate_limited(void **state)
 	assert_true(dispatch_next(f->ds) >= t429 + 7000);
 
 	/* a reply to the chat waits as well */
-	assert_int_equal(dispatch_reply(f->ds, GROUP, 0, "pong", NULL, 0), 0);
+	assert_int_equal(reply(f, GROUP, 0, "pong", NULL, 0), 0);
 	set_clock_mono(f, t429 + 6900);
 	mark = rec.n;
 	run(f);
@@ -642,7 +679,7 @@ static void test_rate_limited_capped(void **state)
 {
 	struct fx *f = *state;
 	int64_t id = add_alert(f, SEV_CRITICAL, GROUP, "db primary down");
-	int cap = f->d.cfg.retry_after_cap;
+	int cap = f->cfg.retry_after_cap;
 	struct delivery r;
 
 	assert_int_equal(cap, 3600);
@@ -651,14 +688,14 @@ static void test_rate_limited_capped(void **state)
 	       "{\"ok\":false,\"error_code\":429,\"description\":\"Too Many "
 	       "Requests: retry after 99999\",\"parameters\":{\"retry_after\":"
 	       "99999}}");
-	assert_int_equal(ratelimit_blocked_until(f->d.rl, GROUP),
-			 f->d.now + (int64_t)cap * 1000);
+	assert_int_equal(ratelimit_blocked_until(f->rl, GROUP),
+			 f->clk.now + (int64_t)cap * 1000);
 	r = row(f, id, GROUP);
 	assert_int_equal(r.state, DS_RETRYING);
-	assert_int_equal(r.due_at, f->d.wall + (int64_t)cap * 1000);
+	assert_int_equal(r.due_at, f->clk.wall + (int64_t)cap * 1000);
 	assert_true(fake_log_warnings > 0); /* the operators are told in the log */
 	/* PRIV is unaffected */
-	assert_int_equal(ratelimit_blocked_until(f->d.rl, PRIV), 0);
+	assert_int_equal(ratelimit_blocked_until(f->rl, PRIV), 0);
 }
 
 /* --- 400 can't parse entities --- */
@@ -679,9 +716,9 @@ static void test_bad_html_plain_then_failed(void **state)
 	r = row(f, id, PRIV);
 	assert_true(r.flags & DF_PLAIN);
 	assert_int_equal(r.state, DS_PENDING);
-	assert_int_equal(r.due_at, f->d.wall);
+	assert_int_equal(r.due_at, f->clk.wall);
 	assert_int_equal(r.attempts, 1);
-	assert_int_equal(f->d.breaker.failures, 0);
+	assert_int_equal(f->api->breaker.failures, 0);
 
 	/* resent at once, as plain text */
 	assert_int_equal(run(f), 1);
@@ -752,8 +789,8 @@ static void chat_gone_case(struct fx *f, int64_t chat, long status,
 	/* /retry_now */
 	dispatch_retry_now(f->ds);
 	assert_false(status_has_failed(f, chat, NULL));
-	assert_int_equal(store_retry_now(f->d.store, 0, f->d.wall), 2);
-	assert_int_equal(store_commit(f->d.store), 0);
+	assert_int_equal(store_retry_now(f->store, 0, f->clk.wall), 2);
+	assert_int_equal(store_commit(f->store), 0);
 	mark = rec.n;
 	assert_int_equal(run(f), 1);
 	assert_int_equal(call_chat(mark), chat);
@@ -790,7 +827,8 @@ static void test_migrated(void **state)
 	int64_t id = add_alert(f, SEV_CRITICAL, GROUP, "db primary down");
 	char key[64], val[64];
 	struct delivery dl[4];
-	struct dispatch *again;
+	struct chats *again;
+	struct dispatch *ds2;
 	size_t mark;
 
 	assert_int_equal(run(f), 1);
@@ -798,13 +836,13 @@ static void test_migrated(void **state)
 	       "{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: "
 	       "group chat was upgraded to a supergroup chat\",\"parameters\":"
 	       "{\"migrate_to_chat_id\":-1009999}}");
-	assert_int_equal(store_deliveries(f->d.store, id, dl, 4), 1);
+	assert_int_equal(store_deliveries(f->store, id, dl, 4), 1);
 	assert_int_equal(dl[0].chat_id, NEWGROUP);
 	assert_int_equal(dl[0].state, DS_PENDING);
-	assert_true(dl[0].due_at <= f->d.wall);
-	assert_int_equal(dispatch_chat_id(f->ds, GROUP), NEWGROUP);
+	assert_true(dl[0].due_at <= f->clk.wall);
+	assert_int_equal(chats_resolve(f->chats, GROUP), NEWGROUP);
 	snprintf(key, sizeof(key), "migrate:%lld", (long long)GROUP);
-	assert_int_equal(store_kv_get(f->d.store, key, val, sizeof(val)), 1);
+	assert_int_equal(store_kv_get(f->store, key, val, sizeof(val)), 1);
 	assert_string_equal(val, "-1009999");
 	assert_false(status_has_failed(f, GROUP, NULL));
 
@@ -816,11 +854,52 @@ static void test_migrated(void **state)
 	assert_int_equal(row(f, id, NEWGROUP).state, DS_SENT);
 	assert_int_equal(row(f, id, NEWGROUP).message_id, 88);
 
-	/* a restarted dispatch remembers it */
-	again = dispatch_new(&f->d);
+	/* a restarted daemon (a new chat table loaded from the store, and
+	 * its dispatch) remembers it */
+	again = chats_new(f->store);
 	assert_non_null(again);
-	assert_int_equal(dispatch_chat_id(again, GROUP), NEWGROUP);
-	dispatch_free(again);
+	chats_load(again, &f->cfg);
+	assert_int_equal(chats_resolve(again, GROUP), NEWGROUP);
+	assert_true(chats_index(again, NEWGROUP) >= 0);
+	ds2 = fx_dispatch(f, again);
+	assert_non_null(ds2);
+	dispatch_free(ds2);
+	chats_free(again);
+}
+
+/* A migrate_to_chat_id that makes no sense (the chat's own id) is a
+ * server error: the rows stay with the chat and back off; nothing moves
+ * and nothing is remembered (issue 16, item 12). */
+static void test_migrated_to_itself(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = add_alert(f, SEV_CRITICAL, GROUP, "db primary down");
+	char key[64], val[64], body[256];
+	struct delivery r;
+
+	assert_int_equal(run(f), 1);
+	snprintf(body, sizeof(body),
+		 "{\"ok\":false,\"error_code\":400,\"description\":\"Bad "
+		 "Request: group chat was upgraded to a supergroup chat\","
+		 "\"parameters\":{\"migrate_to_chat_id\":%lld}}",
+		 (long long)GROUP);
+	answer(f, 0, 400, body);
+	r = row(f, id, GROUP);
+	assert_int_equal(r.state, DS_RETRYING);
+	assert_int_equal(r.attempts, 1);
+	assert_true(r.due_at >= f->clk.wall);
+	assert_int_equal(chats_resolve(f->chats, GROUP), GROUP);
+	snprintf(key, sizeof(key), "migrate:%lld", (long long)GROUP);
+	assert_int_equal(store_kv_get(f->store, key, val, sizeof(val)), 0);
+	assert_true(fake_log_warnings > 0);
+	/* not at once: it waits for its backoff */
+	if (r.due_at > f->clk.wall)
+		assert_int_equal(run(f), 0);
+	set_clock_mono(f, clock_wall_to_mono(&f->clk, r.due_at));
+	assert_int_equal(run(f), 1);
+	assert_int_equal(call_chat(last()), GROUP);
+	answer_ok(f, last(), 90);
+	assert_int_equal(row(f, id, GROUP).state, DS_SENT);
 }
 
 /* --- forum topic gone --- */
@@ -830,7 +909,7 @@ static void test_thread_gone(void **state)
 	struct fx *f = *state;
 	struct dest d = { GROUP, 7 };
 	int64_t id = add_alert_at(f, SEV_CRITICAL, ALERT_FIRING, NULL,
-				  "db primary down", &d, 1, f->d.wall);
+				  "db primary down", &d, 1, f->clk.wall);
 	struct delivery r;
 
 	assert_int_equal(run(f), 1);
@@ -841,7 +920,7 @@ static void test_thread_gone(void **state)
 	r = row(f, id, GROUP);
 	assert_true(r.flags & DF_NO_THREAD);
 	assert_int_equal(r.state, DS_PENDING);
-	assert_int_equal(r.due_at, f->d.wall);
+	assert_int_equal(r.due_at, f->clk.wall);
 
 	assert_int_equal(run(f), 1);
 	assert_int_equal(call_chat(1), GROUP);
@@ -866,16 +945,16 @@ static void test_unauthorized(void **state)
 	answer(f, 0, 401,
 	       "{\"ok\":false,\"error_code\":401,\"description\":"
 	       "\"Unauthorized\"}");
-	t401 = f->d.now;
+	t401 = f->clk.now;
 	r = row(f, id, PRIV);
 	assert_int_equal(r.state, DS_PENDING);
 	assert_int_equal(r.attempts, 0);
-	assert_true(f->d.auth_failed);
+	assert_true(api_paused(f->api));
 	assert_true(fake_log_errors > 0);
-	assert_int_equal(f->d.breaker.failures, 0);
+	assert_int_equal(f->api->breaker.failures, 0);
 
 	/* paused for 5 minutes, replies included */
-	assert_int_equal(dispatch_reply(f->ds, PRIV, 0, "pong", NULL, 0), 0);
+	assert_int_equal(reply(f, PRIV, 0, "pong", NULL, 0), 0);
 	assert_int_equal(run(f), 0);
 	assert_int_equal(dispatch_next(f->ds), t401 + 300000);
 	advance(f, 299999);
@@ -899,7 +978,7 @@ static void test_max_age(void **state)
 	struct dest d = { PRIV, 0 };
 	int64_t id = add_alert_at(f, SEV_CRITICAL, ALERT_FIRING, NULL,
 				  "db primary down", &d, 1,
-				  f->d.wall - 25LL * 3600 * 1000);
+				  f->clk.wall - 25LL * 3600 * 1000);
 	struct delivery r;
 
 	assert_int_equal(run(f), 1);
@@ -929,15 +1008,20 @@ static void test_storm(void **state)
 	for (int i = 0; i < STORM; i++) {
 		snprintf(title, sizeof(title), "host-%03d unreachable", i);
 		ids[nids++] = add_alert_at(f, SEV_WARNING, ALERT_FIRING, NULL,
-					   title, &d, 1, f->d.wall);
+					   title, &d, 1, f->clk.wall);
 	}
+	/* a storm opens with its summary, then the packs */
 	assert_int_equal(run(f), 1);
-	assert_non_null(strstr(call_text(0), "📦"));
+	assert_non_null(strstr(call_text(0), "100 alerts queued"));
+	answer_ok(f, 0, 499);
+	set_clock_mono(f, dispatch_next(f->ds));
+	assert_int_equal(run(f), 1);
+	assert_non_null(strstr(call_text(1), "📦"));
 	for (size_t i = 0; i < nids; i++)
 		if (row(f, ids[i], GROUP).state == DS_SENDING)
 			packed++;
-	assert_true(packed >= PACK_MIN);
-	answer_ok(f, 0, 500);
+	assert_true(packed >= PACK_MIN_QUIET);
+	answer_ok(f, 1, 500);
 	for (size_t i = 0, k = 0; i < nids; i++) {
 		struct delivery r = row(f, ids[i], GROUP);
 
@@ -969,6 +1053,7 @@ static void test_storm(void **state)
 	times = calloc(4096, sizeof(*times));
 	assert_non_null(times);
 	times[ntimes++] = rec.calls[0].at;
+	times[ntimes++] = rec.calls[1].at;
 	msg = 501;
 	for (int s = 1; s <= 400; s++) {
 		size_t mark;
@@ -979,7 +1064,7 @@ static void test_storm(void **state)
 				snprintf(title, sizeof(title), "flap %d.%d", s, k);
 				ids[nids++] = add_alert_at(
 					f, SEV_CRITICAL, ALERT_FIRING, NULL,
-					title, &d, 1, f->d.wall);
+					title, &d, 1, f->clk.wall);
 			}
 		mark = rec.n;
 		run(f);
@@ -1024,7 +1109,7 @@ static void test_resolved_edit_then_reply(void **state)
 	struct fx *f = *state;
 	struct dest d = { GROUP, 0 };
 	int64_t orig = add_alert_at(f, SEV_CRITICAL, ALERT_FIRING, "disk:/var",
-				    "disk full", &d, 1, f->d.wall);
+				    "disk full", &d, 1, f->clk.wall);
 	int64_t res;
 	struct delivery r;
 	const cJSON *b;
@@ -1035,7 +1120,7 @@ static void test_resolved_edit_then_reply(void **state)
 
 	advance(f, 30000);
 	res = add_alert_at(f, SEV_CRITICAL, ALERT_RESOLVED, "disk:/var",
-			   "disk full", &d, 1, f->d.wall);
+			   "disk full", &d, 1, f->clk.wall);
 	assert_int_equal(run(f), 1);
 	assert_string_equal(rec.calls[1].method, "editMessageText");
 	b = rec.calls[1].json;
@@ -1084,9 +1169,9 @@ static void test_reply_before_alerts(void **state)
 
 	/* the alert lane must wait now; the reply lane need not */
 	a3 = add_alert(f, SEV_CRITICAL, GROUP, "three");
-	assert_true(ratelimit_when(f->d.rl, GROUP, LANE_ALERT, f->d.now) >
-		    f->d.now);
-	assert_int_equal(dispatch_reply(f->ds, GROUP, 0, "<b>pong</b>", NULL,
+	assert_true(ratelimit_when(f->rl, GROUP, LANE_ALERT, f->clk.now) >
+		    f->clk.now);
+	assert_int_equal(reply(f, GROUP, 0, "<b>pong</b>", NULL,
 					0), 0);
 	mark = rec.n;
 	assert_int_equal(run(f), 1);
@@ -1113,7 +1198,7 @@ static void test_reply_ahead_of_queued_alert(void **state)
 	/* both due, and a reply queued: the reply goes first */
 	a1 = add_alert(f, SEV_CRITICAL, GROUP, "one");
 	a2 = add_alert(f, SEV_CRITICAL, GROUP, "two");
-	assert_int_equal(dispatch_reply(f->ds, GROUP, 0, "status report",
+	assert_int_equal(reply(f, GROUP, 0, "status report",
 					NULL, 0), 0);
 	assert_int_equal(run(f), 1);
 	assert_string_equal(call_text(0), "status report");
@@ -1139,9 +1224,9 @@ static void test_answer_callback_not_held(void **state)
 	assert_int_equal(run(f), 1);
 	answer(f, 0, 429, BODY_429_7);
 	/* the chat's alert lane (and reply lane) must wait 7 s */
-	assert_true(ratelimit_when(f->d.rl, GROUP, LANE_ALERT, f->d.now) >
-		    f->d.now);
-	assert_int_equal(dispatch_answer_callback(f->ds, "cb-1", "Acked"), 0);
+	assert_true(ratelimit_when(f->rl, GROUP, LANE_ALERT, f->clk.now) >
+		    f->clk.now);
+	assert_int_equal(answer_callback(f, "cb-1", "Acked"), 0);
 	mark = rec.n;
 	assert_int_equal(run(f), 1);
 	assert_string_equal(rec.calls[mark].method, "answerCallbackQuery");
@@ -1155,7 +1240,7 @@ static void test_answer_callback_not_held(void **state)
 	mark = rec.n;
 	assert_int_equal(run(f), 1);
 	assert_int_equal(call_chat(mark), GROUP);
-	assert_int_equal(dispatch_answer_callback(f->ds, "cb-2", "Muted"), 0);
+	assert_int_equal(answer_callback(f, "cb-2", "Muted"), 0);
 	assert_int_equal(run(f), 1);
 	assert_string_equal(rec.calls[mark + 1].method, "answerCallbackQuery");
 	answer_all_ok(f);
@@ -1167,7 +1252,7 @@ static void test_answer_callback_not_held(void **state)
 static int64_t add_long_alert(struct fx *f, int64_t chat)
 {
 	struct dest d = { chat, 0 };
-	struct alert a = { 0 };
+	struct alert a;
 	struct buf b;
 	int64_t id;
 
@@ -1175,16 +1260,12 @@ static int64_t add_long_alert(struct fx *f, int64_t chat)
 	for (int i = 0; i < 400; i++)
 		assert_int_equal(buf_printf(&b, "line %04d: something failed "
 					    "on a disk\n", i), 0);
-	a.received_at = f->d.wall;
-	a.severity = SEV_CRITICAL;
-	a.source = strdup("web-01");
-	a.title = strdup("long report");
+	fx_alert(&a, SEV_CRITICAL, "web-01", "long report", NULL,
+		 f->clk.wall);
 	a.text = b.data; /* taken over */
-	a.peer_uid = -1;
-	a.peer_pid = -1;
-	assert_int_equal(store_alert_insert(f->d.store, &a, &d, 1, DS_PENDING,
+	assert_int_equal(store_alert_insert(f->store, &a, &d, 1, DS_PENDING,
 					    0), 0);
-	assert_int_equal(store_commit(f->d.store), 0);
+	assert_int_equal(store_commit(f->store), 0);
 	id = a.id;
 	alert_free(&a);
 	return id;
@@ -1267,12 +1348,12 @@ static void test_resolved_edit_refused(void **state)
 	int64_t res;
 
 	add_alert_at(f, SEV_CRITICAL, ALERT_FIRING, "disk:/var", "disk full",
-		     &d, 1, f->d.wall);
+		     &d, 1, f->clk.wall);
 	assert_int_equal(run(f), 1);
 	answer_ok(f, 0, 77);
 	advance(f, 30000);
 	res = add_alert_at(f, SEV_CRITICAL, ALERT_RESOLVED, "disk:/var",
-			   "disk full", &d, 1, f->d.wall);
+			   "disk full", &d, 1, f->clk.wall);
 	assert_int_equal(run(f), 1);
 	assert_string_equal(rec.calls[1].method, "editMessageText");
 	answer(f, 1, 400, BODY_BAD_HTML);
@@ -1314,6 +1395,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bot_blocked, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_migrated, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_migrated_to_itself, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_thread_gone, setup,
 						teardown),

@@ -685,6 +685,43 @@ static void test_slow_client_timeout(void **state)
 	httpd_close(f.h);
 }
 
+/* A client that trickles its body a byte at a time never goes idle, but
+ * it cannot keep its connection past request_timeout_s. */
+static void test_trickle_request_timeout(void **state)
+{
+	struct httpd_opts o = { .listen = "127.0.0.1:0", .timeout_s = 10,
+				.request_timeout_s = 1 };
+	struct fx f;
+	int64_t t0;
+	int fd, closed = 0;
+	char buf[256];
+
+	(void)state;
+	fx_open(&f, &o);
+	t0 = mono_ms();
+	fd = cli_connect(&f);
+	cli_sends(&f, fd, "POST /api/v1/alerts HTTP/1.1\r\nHost: t\r\n"
+		  "Content-Length: 100\r\n\r\n{");
+	while (!closed && mono_ms() - t0 < 5000) {
+		int64_t next = mono_ms() + 150; /* a byte every 150 ms */
+		ssize_t n;
+
+		while (mono_ms() < next)
+			turn(&f, fd, 50);
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			closed = 1;
+		else if (send(fd, " ", 1, MSG_NOSIGNAL) != 1)
+			closed = 1;
+	}
+	assert_true(closed);
+	assert_true(mono_ms() - t0 >= 900);
+	assert_true(mono_ms() - t0 < 4000); /* well before timeout_s */
+	assert_int_equal(f.ngot, 0);
+	close(fd);
+	httpd_close(f.h);
+}
+
 /* httpd_close answers what is parked with 503. */
 static void test_close_answers_parked(void **state)
 {
@@ -865,6 +902,7 @@ int main(void)
 		cmocka_unit_test(test_header_limit),
 		cmocka_unit_test(test_connection_limit),
 		cmocka_unit_test(test_slow_client_timeout),
+		cmocka_unit_test(test_trickle_request_timeout),
 		cmocka_unit_test(test_close_answers_parked),
 		cmocka_unit_test(test_client_gone_while_parked),
 		cmocka_unit_test(test_open_refusals),

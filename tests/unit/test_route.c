@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "bot/tz.c"
 #include "bot/config.c"
 #include "bot/util.c"
 #include "bot/proxy.c"

@@ -401,10 +401,10 @@ static void test_newer_schema_refused(void **state)
 	assert_non_null(strstr(f->err, f->path));
 	assert_non_null(strstr(f->err, "version 99"));
 	{
-		char want[16];
+		char cur[16];
 
-		snprintf(want, sizeof(want), "(%d)", STORE_SCHEMA_VERSION);
-		assert_non_null(strstr(f->err, want));
+		snprintf(cur, sizeof(cur), "(%d)", STORE_SCHEMA_VERSION);
+		assert_non_null(strstr(f->err, cur));
 	}
 	/* The refusal released the lock. */
 	assert_int_equal(store_open(&st, f->path, T0, f->err, sizeof(f->err)),
@@ -678,40 +678,40 @@ static void test_migrate_chat(void **state)
 static void test_last_firing(void **state)
 {
 	struct fx *f = *state;
-	int64_t id = 0, at = 0, orig, other;
-	int acked = -1;
+	int64_t orig, other;
+	struct firing fr = { 0 };
 
 	f->st = open_at(f, T0);
-	assert_int_equal(store_last_firing(f->st, "k", &id, &at, &acked), 0);
+	assert_int_equal(store_last_firing(f->st, "k", STORE_ANY_PEER, &fr), 0);
 	orig = ins_key(f->st, ALERT_FIRING, "k", T0 + 1, 0);
 	other = ins_key(f->st, ALERT_FIRING, "other", T0 + 2, 0);
-	assert_int_equal(store_last_firing(f->st, "k", &id, &at, &acked), 1);
-	assert_int_equal(id, orig);
-	assert_int_equal(at, T0 + 1);
-	assert_int_equal(acked, 0);
+	assert_int_equal(store_last_firing(f->st, "k", STORE_ANY_PEER, &fr), 1);
+	assert_int_equal(fr.id, orig);
+	assert_int_equal(fr.received_at, T0 + 1);
+	assert_int_equal(fr.acked, 0);
 
 	/* Repeats are counted on the original, never returned. */
 	ins_key(f->st, ALERT_FIRING, "k", T0 + 3, orig);
 	assert_int_equal(store_bump_repeat(f->st, orig), 0);
-	assert_int_equal(store_last_firing(f->st, "k", &id, &at, &acked), 1);
-	assert_int_equal(id, orig);
+	assert_int_equal(store_last_firing(f->st, "k", STORE_ANY_PEER, &fr), 1);
+	assert_int_equal(fr.id, orig);
 
 	assert_int_equal(store_ack(f->st, orig, "alice", T0 + 4), 0);
-	assert_int_equal(store_last_firing(f->st, "k", &id, &at, &acked), 1);
-	assert_int_equal(acked, 1);
+	assert_int_equal(store_last_firing(f->st, "k", STORE_ANY_PEER, &fr), 1);
+	assert_int_equal(fr.acked, 1);
 
 	/* Resolved after it: nothing is firing for k, other is unaffected. */
 	ins_key(f->st, ALERT_RESOLVED, "k", T0 + 5, 0);
-	assert_int_equal(store_last_firing(f->st, "k", &id, &at, &acked), 0);
-	assert_int_equal(store_last_firing(f->st, "other", &id, &at, &acked),
+	assert_int_equal(store_last_firing(f->st, "k", STORE_ANY_PEER, &fr), 0);
+	assert_int_equal(store_last_firing(f->st, "other", STORE_ANY_PEER, &fr),
 			 1);
-	assert_int_equal(id, other);
+	assert_int_equal(fr.id, other);
 
 	/* Firing again after the resolve. */
 	orig = ins_key(f->st, ALERT_FIRING, "k", T0 + 6, 0);
-	assert_int_equal(store_last_firing(f->st, "k", &id, &at, &acked), 1);
-	assert_int_equal(id, orig);
-	assert_int_equal(acked, 0);
+	assert_int_equal(store_last_firing(f->st, "k", STORE_ANY_PEER, &fr), 1);
+	assert_int_equal(fr.id, orig);
+	assert_int_equal(fr.acked, 0);
 	assert_int_equal(store_commit(f->st), 0);
 
 	struct alert a;
@@ -737,7 +737,7 @@ static void test_original_delivery(void **state)
 		 DS_SUPPRESSED, second);
 	resolved = ins_full(f->st, SEV_ERROR, ALERT_RESOLVED, "k", T0 + 3,
 			    both, 2, DS_PENDING, 0);
-	assert_int_equal(store_original_delivery(f->st, "k", CHAT_A, resolved,
+	assert_int_equal(store_original_delivery(f->st, "k", STORE_ANY_PEER, CHAT_A, resolved,
 						 &out), 0);
 
 	assert_int_equal(get_delivery(f->st, first, CHAT_A, &d), 1);
@@ -745,7 +745,7 @@ static void test_original_delivery(void **state)
 	d.due_at = 0;
 	d.message_id = 11;
 	assert_int_equal(store_delivery_update(f->st, &d), 0);
-	assert_int_equal(store_original_delivery(f->st, "k", CHAT_A, resolved,
+	assert_int_equal(store_original_delivery(f->st, "k", STORE_ANY_PEER, CHAT_A, resolved,
 						 &out), 1);
 	assert_int_equal(out.alert_id, first);
 	assert_int_equal(out.message_id, 11);
@@ -755,20 +755,20 @@ static void test_original_delivery(void **state)
 	d.due_at = 0;
 	d.message_id = 22;
 	assert_int_equal(store_delivery_update(f->st, &d), 0);
-	assert_int_equal(store_original_delivery(f->st, "k", CHAT_A, resolved,
+	assert_int_equal(store_original_delivery(f->st, "k", STORE_ANY_PEER, CHAT_A, resolved,
 						 &out), 1);
 	assert_int_equal(out.alert_id, second);
 	assert_int_equal(out.chat_id, CHAT_A);
 	assert_int_equal(out.message_id, 22);
 	/* before bounds it; other chats and keys do not match. */
-	assert_int_equal(store_original_delivery(f->st, "k", CHAT_A, second,
+	assert_int_equal(store_original_delivery(f->st, "k", STORE_ANY_PEER, CHAT_A, second,
 						 &out), 1);
 	assert_int_equal(out.alert_id, first);
-	assert_int_equal(store_original_delivery(f->st, "k", CHAT_A, first,
+	assert_int_equal(store_original_delivery(f->st, "k", STORE_ANY_PEER, CHAT_A, first,
 						 &out), 0);
-	assert_int_equal(store_original_delivery(f->st, "k", CHAT_B, resolved,
+	assert_int_equal(store_original_delivery(f->st, "k", STORE_ANY_PEER, CHAT_B, resolved,
 						 &out), 0);
-	assert_int_equal(store_original_delivery(f->st, "x", CHAT_A, resolved,
+	assert_int_equal(store_original_delivery(f->st, "x", STORE_ANY_PEER, CHAT_A, resolved,
 						 &out), 0);
 }
 
@@ -1184,6 +1184,9 @@ static void test_migrate_v1_store(void **state)
 	f->st = open_at(f, T0);
 	assert_int_equal(sql_int(f->st, "PRAGMA user_version"),
 			 STORE_SCHEMA_VERSION);
+	/* v3: the index that finds a pack's rows */
+	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM sqlite_master"
+				 " WHERE name = 'deliveries_message'"), 1);
 	assert_int_equal(sql_int(f->st, "SELECT COUNT(*) FROM"
 				 " pragma_table_info('alerts') WHERE name ="
 				 " 'meta' AND \"notnull\" = 0"), 1);

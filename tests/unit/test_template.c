@@ -240,7 +240,7 @@ static void test_split_long(void **state)
 	text[20000] = '\0';
 	a.title = (char *)"T <1>";
 	a.text = text;
-	n = format_alert_template(t, &a, NULL, parts, FORMAT_MAX_PARTS);
+	n = format_alert_template(t, &a, NULL, 0, parts, FORMAT_MAX_PARTS);
 	assert_true(n >= 5);
 	for (int k = 0; k < n; k++) {
 		char why[256];
@@ -255,7 +255,7 @@ static void test_split_long(void **state)
 		free(parts[k]);
 	}
 	/* too many parts: the last says how much was cut */
-	n = format_alert_template(t, &a, NULL, parts, 2);
+	n = format_alert_template(t, &a, NULL, 0, parts, 2);
 	assert_int_equal(n, 2);
 	assert_contains(parts[1], "more characters not shown");
 	for (int k = 0; k < n; k++)
@@ -275,7 +275,7 @@ static void test_plain(void **state)
 	memset(&a, 0, sizeof(a));
 	a.title = (char *)"<x> & y";
 	a.text = (char *)"t";
-	assert_int_equal(format_alert_template_plain(t, &a, NULL, parts, 4), 1);
+	assert_int_equal(format_alert_template(t, &a, NULL, 1, parts, 4), 1);
 	assert_string_equal(parts[0], "<x> & y & t");
 	free(parts[0]);
 	template_free(t);
@@ -292,12 +292,12 @@ static void test_fallback(void **state)
 
 	(void)state;
 	parse(&a, "{\"severity\":\"warning\",\"title\":\"x\",\"text\":\"y\"}");
-	n1 = format_alert_template(t, &a, NULL, p1, 4);
+	n1 = format_alert_template(t, &a, NULL, 0, p1, 4);
 	n2 = format_alert(&a, NULL, p2, 4);
 	assert_int_equal(n1, n2);
 	assert_string_equal(p1[0], p2[0]);
 	free(p1[0]);
-	n1 = format_alert_template(NULL, &a, NULL, p1, 4);
+	n1 = format_alert_template(NULL, &a, NULL, 0, p1, 4);
 	assert_int_equal(n1, n2);
 	assert_string_equal(p1[0], p2[0]);
 	free(p1[0]);
