@@ -186,11 +186,28 @@ static const char schema_v4[] =
 	" WHERE key IS NOT NULL AND status = " SQL_RESOLVED ";"
 	"CREATE INDEX deliveries_chat ON deliveries(chat_id, alert_id);";
 
+/* v6 (renumbered at merge): the Alertmanager silences opsbot created,
+ * so /mutes and /unmute can find them again. */
+static const char schema_v6[] =
+	"CREATE TABLE silences ("
+	" id INTEGER PRIMARY KEY,"
+	" silence_id TEXT NOT NULL,"
+	" peer TEXT NOT NULL,"
+	" alert_id INTEGER,"
+	" matchers TEXT NOT NULL,"
+	" created_by TEXT NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" ends_at INTEGER NOT NULL,"
+	" gone INTEGER NOT NULL DEFAULT 0,"
+	" url TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX silences_live ON silences(ends_at) WHERE gone = 0;";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 	schema_v4,
+	schema_v6,
 };
 
 #define STORE_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))
@@ -1743,4 +1760,276 @@ int store_prune(struct store *st, int64_t cutoff, int batch)
 	if (exec_stmt(st, S_PRUNE, "pruning alerts") != 0)
 		return -1;
 	return sqlite3_changes(st->db);
+}
+
+/* --- Alertmanager silences (rare: statements prepared per call) --- */
+
+#define SILENCE_COLS \
+	"id, silence_id, peer, alert_id, matchers, created_by, created_at," \
+	" ends_at, gone, url"
+
+static void read_silence(sqlite3_stmt *s, struct silence *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(s, 0);
+	col_copy(s, 1, out->silence_id, sizeof(out->silence_id));
+	col_copy(s, 2, out->peer, sizeof(out->peer));
+	out->alert_id = sqlite3_column_int64(s, 3);
+	col_copy(s, 4, out->matchers, sizeof(out->matchers));
+	col_copy(s, 5, out->created_by, sizeof(out->created_by));
+	out->created_at = sqlite3_column_int64(s, 6);
+	out->ends_at = sqlite3_column_int64(s, 7);
+	out->gone = sqlite3_column_int(s, 8);
+	col_copy(s, 9, out->url, sizeof(out->url));
+}
+
+static sqlite3_stmt *prepare(struct store *st, const char *sql,
+			     const char *what)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		sql_fail(st, NULL, what);
+		return NULL;
+	}
+	return s;
+}
+
+/* Steps a statement without rows and finalizes it. */
+static int exec_once(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_fail(st, s, what);
+
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int store_silence_add(struct store *st, struct silence *si)
+{
+	sqlite3_stmt *s;
+
+	if (store_begin(st) != 0 || (s = prepare(st,
+	    "INSERT INTO silences (silence_id, peer, alert_id, matchers,"
+	    " created_by, created_at, ends_at, gone, url)"
+	    " VALUES (?,?,?,?,?,?,?,0,?)", "adding silence")) == NULL)
+		return -1;
+	bind_str(s, 1, si->silence_id);
+	bind_str(s, 2, si->peer);
+	bind_opt(s, 3, si->alert_id);
+	bind_str(s, 4, si->matchers);
+	bind_str(s, 5, si->created_by);
+	sqlite3_bind_int64(s, 6, si->created_at);
+	sqlite3_bind_int64(s, 7, si->ends_at);
+	bind_str(s, 8, si->url);
+	if (exec_once(st, s, "adding silence") != 0)
+		return -1;
+	si->id = sqlite3_last_insert_rowid(st->db);
+	si->gone = 0;
+	return 0;
+}
+
+int store_silence_get(struct store *st, int64_t id, const char *silence_id,
+		      struct silence *out)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT " SILENCE_COLS " FROM silences"
+				  " WHERE id = ?1 OR silence_id = ?2"
+				  " ORDER BY id DESC LIMIT 1",
+				  "reading silence");
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	bind_str(s, 2, silence_id ? silence_id : "");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		read_silence(s, out);
+	else if (rc != SQLITE_DONE)
+		sql_fail(st, s, "reading silence");
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_silences(struct store *st, int64_t now, struct silence *out,
+		   size_t max)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT " SILENCE_COLS " FROM silences"
+				  " WHERE gone = 0 AND ends_at > ?"
+				  " ORDER BY id LIMIT ?", "listing silences");
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)(max > INT_MAX ? INT_MAX : max));
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		read_silence(s, &out[n++]);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		sql_fail(st, s, "listing silences");
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? (int)n : -1;
+}
+
+int store_silence_gone(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s;
+
+	if (store_begin(st) != 0 || (s = prepare(st,
+	    "UPDATE silences SET gone = 1 WHERE id = ?",
+	    "ending silence")) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	return exec_once(st, s, "ending silence");
+}
+
+/* --- relay mode (bot/relay.c): the queue is the alerts table itself --- */
+
+/* Runs a query of whole alerts (ALERT_COLS) with its parameters bound. */
+static int load_alerts(struct store *st, sqlite3_stmt *s, struct alert *out,
+		       size_t max, const char *what)
+{
+	size_t n = 0;
+	int rc = SQLITE_DONE;
+
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (read_alert(s, 0, &out[n]) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sql_fail_msg(st, NULL, what, rc == SQLITE_NOMEM ?
+			     "out of memory" : sqlite3_errmsg(st->db));
+		while (n > 0)
+			alert_free(&out[--n]);
+		sqlite3_finalize(s);
+		return -1;
+	}
+	sqlite3_finalize(s);
+	return (int)n;
+}
+
+int store_alerts_after(struct store *st, int64_t after, int64_t upto,
+		       struct alert *out, size_t max)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT " ALERT_COLS " FROM alerts a"
+				  " WHERE a.id > ? AND a.id <= ?"
+				  " ORDER BY a.id LIMIT ?",
+				  "reading the relay queue");
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, upto);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)(max > INT_MAX ? INT_MAX : max));
+	return load_alerts(st, s, out, max, "reading the relay queue");
+}
+
+int64_t store_alerts_count_after(struct store *st, int64_t after,
+				 int64_t upto)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT count(*) FROM alerts WHERE"
+				  " id > ? AND id <= ?",
+				  "counting the relay queue");
+	int64_t n = -1;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, upto);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	else
+		sql_fail(st, NULL, "counting the relay queue");
+	sqlite3_finalize(s);
+	return n;
+}
+
+int store_firing_after(struct store *st, int64_t after, int64_t upto,
+		       struct alert *out, size_t max)
+{
+	/* Originals of a key (alerts_firing index) with no resolution and
+	 * no newer original of the same key after them. */
+	sqlite3_stmt *s = prepare(st, "SELECT " ALERT_COLS " FROM alerts a"
+				  " WHERE a.key IS NOT NULL AND a.status = "
+				  SQL_FIRING " AND a.repeat_of IS NULL"
+				  " AND a.id > ?1 AND a.id <= ?2"
+				  " AND NOT EXISTS (SELECT 1 FROM alerts r"
+				  "  WHERE r.key = a.key AND r.status = "
+				  SQL_RESOLVED " AND r.id > a.id)"
+				  " AND NOT EXISTS (SELECT 1 FROM alerts n"
+				  "  WHERE n.key = a.key AND n.status = "
+				  SQL_FIRING " AND n.repeat_of IS NULL"
+				  "  AND n.id > a.id)"
+				  " ORDER BY a.id LIMIT ?3",
+				  "reading firing alerts");
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, upto);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)(max > INT_MAX ? INT_MAX : max));
+	return load_alerts(st, s, out, max, "reading firing alerts");
+}
+
+int store_original_at(struct store *st, const char *key, int64_t at,
+		      struct alert *out)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT " ALERT_COLS " FROM alerts a"
+				  " WHERE a.key = ? AND a.status = " SQL_FIRING
+				  " AND a.repeat_of IS NULL AND a.id <= ?"
+				  " ORDER BY a.id DESC LIMIT 1",
+				  "reading an original alert");
+
+	if (s == NULL)
+		return -1;
+	bind_str(s, 1, key);
+	sqlite3_bind_int64(s, 2, at);
+	return load_alerts(st, s, out, 1, "reading an original alert");
+}
+
+int64_t store_max_alert_id(struct store *st)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT max(id) FROM alerts",
+				  "reading the newest alert id");
+	int64_t n = -1;
+
+	if (s == NULL)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	else
+		sql_fail(st, NULL, "reading the newest alert id");
+	sqlite3_finalize(s);
+	return n;
+}
+
+int store_resolved_start(struct store *st, const char *key,
+			 const char *starts_at, int64_t *orig)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT (SELECT f.id FROM alerts f"
+				  "  WHERE f.key = r.key AND f.status = "
+				  SQL_FIRING " AND f.repeat_of IS NULL"
+				  "  AND f.id < r.id ORDER BY f.id DESC LIMIT 1)"
+				  " FROM alerts r WHERE r.key = ?1 AND r.status"
+				  " = " SQL_RESOLVED " AND r.meta IS NOT NULL"
+				  " AND json_valid(r.meta)"
+				  " AND json_extract(r.meta, '$.startsAt') = ?2"
+				  " ORDER BY r.id DESC LIMIT 1",
+				  "looking up a resolution");
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	bind_str(s, 1, key);
+	bind_str(s, 2, starts_at);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*orig = sqlite3_column_int64(s, 0);
+	else if (rc != SQLITE_DONE)
+		sql_fail(st, NULL, "looking up a resolution");
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }

@@ -268,6 +268,61 @@ int store_mutes_expire(struct store *st, int64_t now, struct mute *out,
 		       size_t max);
 int store_mute_hold(struct store *st, int64_t mute_id);
 
+/* --- Alertmanager silences opsbot created (commands/cmd_silence.c) --- */
+
+struct silence {
+	int64_t id;            /* local number: /unmute sN */
+	char silence_id[64];   /* Alertmanager's id (a UUID) */
+	char peer[512];        /* the peer that created it */
+	int64_t alert_id;      /* the alert it was made for; 0 none */
+	char matchers[512];    /* as shown: alertname="X", instance="y" */
+	char created_by[64];
+	int64_t created_at;    /* wall ms */
+	int64_t ends_at;       /* wall ms */
+	int gone;              /* 1: expired by us or seen gone */
+	char url[640];         /* the silence in Alertmanager's UI, or "" */
+};
+
+/* Records si (sets si->id) in the turn's transaction. */
+int store_silence_add(struct store *st, struct silence *si);
+/* By local id, or by silence_id when that is not NULL or "". 1 found,
+ * 0 not, -1 error. */
+int store_silence_get(struct store *st, int64_t id, const char *silence_id,
+		      struct silence *out);
+/* Silences not gone that end after now, oldest first, at most max. */
+int store_silences(struct store *st, int64_t now, struct silence *out,
+		   size_t max);
+/* Marks one gone (expired, or found expired or deleted). */
+int store_silence_gone(struct store *st, int64_t id);
+
+/* --- relay mode (bot/relay.c): the alerts table is the queue --- */
+
+/* Alerts with id in (after, upto], oldest first, at most max; caller
+ * alert_free()s each. Returns the count, -1 on error. */
+int store_alerts_after(struct store *st, int64_t after, int64_t upto,
+		       struct alert *out, size_t max);
+/* How many alerts have id in (after, upto]; -1 on error. */
+int64_t store_alerts_count_after(struct store *st, int64_t after,
+				 int64_t upto);
+/* The newest alert id (0 none), -1 on error. */
+int64_t store_max_alert_id(struct store *st);
+/* Keyed firing originals in (after, upto] that are still firing: no
+ * resolution and no newer original of their key after them. Oldest
+ * first, at most max; caller alert_free()s each. */
+int store_firing_after(struct store *st, int64_t after, int64_t upto,
+		       struct alert *out, size_t max);
+/* The newest firing original of key with id <= at: 1 (caller
+ * alert_free()s out), 0 none, -1 error. */
+int store_original_at(struct store *st, const char *key, int64_t at,
+		      struct alert *out);
+
+/* 1 when a resolution of key whose meta startsAt is starts_at is stored
+ * (a firing with that startsAt arriving now is a late copy of one that
+ * already ended), with *orig the firing original it resolved (0 none);
+ * 0 when not; -1 on error. */
+int store_resolved_start(struct store *st, const char *key,
+			 const char *starts_at, int64_t *orig);
+
 /* --- small state --- */
 
 /* 1 found (value copied), 0 absent, -1 error. */

@@ -1,7 +1,7 @@
 """run.py - opsbot's benchmarks (make bench). Prints figures; asserts
 nothing. Each part starts its own daemon (and emulator) in a temp dir.
 
-  BENCH=ingest,latency,storm,six,am_storm,http_ingest,metrics_scrape,memory,status,idle
+  BENCH=ingest,latency,storm,six,am_storm,http_ingest,metrics_scrape,fleet_storm,memory,status,idle
                                            parts to run (default: all but
                                            status, which memory includes)
   IDLE_SECONDS=600                         idle CPU window (default 60)
@@ -11,6 +11,9 @@ Beside them, with the real Alertmanager (Debian prometheus-alertmanager):
                through Alertmanager -> opsbot's HTTP intake, into the emulator
   http_ingest  POST /api/v1/alerts (1,000-alert arrays and single alerts,
                one client) beside Alertmanager's POST /api/v2/alerts
+  fleet_storm  1,000 alerts written to three relays (relay mode) that
+               forward into a two-peer Alertmanager cluster, whose webhooks
+               go to one edge opsbot (docs/SCALING.md)
 The opsbot half of each prints "skipped: no HTTP intake" until the daemon
 has one (DESIGN.md "HTTP intake").
 """
@@ -550,9 +553,69 @@ def metrics_scrape(n=1000000, scrapes=50):
         h.close()
 
 
+def fleet_storm(n=1000, timeout=300):
+    """Three relays -> a two-peer Alertmanager cluster -> the edge's HTTP
+    intake -> emulator; no faults (test_fleet has them). The time from
+    the first socket write until every alert is in the chat."""
+    import threading
+    import test_fleet as tf
+    try:
+        realpeers.require_alertmanager()
+    except Skip as e:
+        print("fleet_storm: skipped: %s" % e)
+        return
+    port = realpeers.free_port()
+    hook = "http://127.0.0.1:%d/api/v1/alertmanager" % port
+    cl = realpeers.AlertmanagerCluster(2, webhook_url=hook,
+                                       group_by=("alertname",),
+                                       group_interval="1s")
+    edge, relays = None, []
+    try:
+        edge = Harness("bench-fleet-edge",
+                       extra_conf=realpeers.opsbot_http_conf(port))
+        edge.start()
+        relays = [tf.Relay("bench%d" % i, cl.urls) for i in range(3)]
+        for r in relays:
+            r.start()
+        per = [n // 3 + (1 if i < n % 3 else 0) for i in range(3)]
+        titles = ["fleet r%d n%d" % (i, j) for i in range(3)
+                  for j in range(per[i])]
+        acked = [[] for _ in relays]
+        t0 = time.monotonic()
+        ths = [threading.Thread(target=relays[i].stream, args=(
+            [tf.storm_alert(i, j) for j in range(per[i])], acked[i]))
+            for i in range(3)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+        acks = time.monotonic() - t0
+        took = None
+        while time.monotonic() - t0 < timeout:
+            c = tf.count_titles(tf.titles_in(edge), titles)
+            if all(c.values()):
+                took = time.monotonic() - t0
+                break
+            time.sleep(0.25)
+        st = edge.emu.stats()
+        shown = ("all visible after %.1f s" % took if took is not None
+                 else "NOT all visible after %d s" % timeout)
+        print("fleet storm of %d alerts (3 relays -> 2 Alertmanager peers "
+              "-> edge): acked by the relays in %.2f s, %s, %d messages, "
+              "%d x 429" % (n, acks, shown, len(edge.emu.messages()),
+                            st.get("rate_limited", 0)))
+    finally:
+        for r in relays:
+            r.close()
+        if edge:
+            edge.close()
+        cl.close()
+
+
 def main():
     parts = os.environ.get("BENCH", "ingest,latency,storm,six,am_storm,"
-                           "http_ingest,metrics_scrape,memory,idle")
+                           "http_ingest,metrics_scrape,fleet_storm,memory,"
+                           "idle")
     for p in parts.split(","):
         if p == "idle":
             idle(int(os.environ.get("IDLE_SECONDS", "60")))

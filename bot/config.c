@@ -186,6 +186,9 @@ enum kind {
 	K_LABELS,   /* route only: group of label = "glob" */
 	K_TZ,       /* char[size] field: a time zone the tz database has */
 	K_KEYSCOPE, /* int field: enum key_scope, "uid" or "shared" */
+	K_URLS,     /* char[size][CONFIG_PEER_URL] at off, count at noff */
+	K_NAMES,    /* char[size][CONFIG_MATCHER_NAME] label names or "*" */
+	K_SECRETFILE, /* char[CONFIG_SECRET] field: first line of the file */
 };
 
 /*
@@ -287,6 +290,31 @@ static const struct key http_keys[] = {
 	  "\"warning\""),
 };
 
+/* Alertmanager peers and their credentials: the silences' and the
+ * relay's sections share these shapes. */
+static const struct key alertmanager_keys[] = {
+	KLIST("urls", K_URLS, am_peers, am_npeers, "[ ]"),
+	K("token_file", K_SECRETFILE, 0, 0, am_token, NULL),
+	K("user", K_STR, 0, 0, am_user, "\"\""),
+	K("password_file", K_SECRETFILE, 0, 0, am_password, NULL),
+	K("connect_timeout", K_INT, 1, 300, am_connect_timeout, "3"),
+	K("timeout", K_INT, 1, 600, am_timeout, "10"),
+	KLIST("silence_matchers", K_NAMES, am_matchers, am_nmatchers,
+	      "[ \"alertname\", \"instance\" ]"),
+};
+
+static const struct key relay_keys[] = {
+	KLIST("alertmanager", K_URLS, relay_peers, relay_npeers, "[ ]"),
+	K("token_file", K_SECRETFILE, 0, 0, relay_token, NULL),
+	K("user", K_STR, 0, 0, relay_user, "\"\""),
+	K("password_file", K_SECRETFILE, 0, 0, relay_password, NULL),
+	K("host", K_STR, 0, 0, relay_host, "\"\""),
+	K("repost_interval", K_INT, 5, 3600, relay_repost_interval, "60"),
+	K("batch", K_INT, 1, 10000, relay_batch, "100"),
+	K("connect_timeout", K_INT, 1, 300, relay_connect_timeout, "3"),
+	K("timeout", K_INT, 1, 600, relay_timeout, "10"),
+};
+
 #define ROUTE_FIELD_SIZE(f) sizeof(((struct route *)0)->f)
 static const struct key route_keys[] = {
 	{ "source", K_STR, 0, 0, offsetof(struct route, source),
@@ -324,6 +352,8 @@ static const struct section sections[] = {
 	{ "routes", NULL, 0 },
 	{ "log", log_keys, ARRAY_LEN(log_keys) },
 	{ "http", http_keys, ARRAY_LEN(http_keys) },
+	{ "alertmanager", alertmanager_keys, ARRAY_LEN(alertmanager_keys) },
+	{ "relay", relay_keys, ARRAY_LEN(relay_keys) },
 };
 
 /* ---- unknown keys ------------------------------------------------------ */
@@ -826,6 +856,123 @@ static int label_name_ok(const char *n)
 	return 1;
 }
 
+/* The row size of a K_URLS or K_NAMES list. */
+static size_t strlist_row(enum kind kind)
+{
+	return kind == K_URLS ? CONFIG_PEER_URL : CONFIG_MATCHER_NAME;
+}
+
+/* urls = [ "http://am1:9093", ... ] or silence_matchers = [ "alertname" ]:
+ * an array of strings into k->size rows at base + k->off, the count at
+ * base + k->noff. Rows not written stay zero (a list parsed equals the
+ * same list applied as a default). */
+static void get_strlist(struct ctx *c, const config_setting_t *s,
+			const char *path, const struct key *k, void *base)
+{
+	size_t *count = (size_t *)((char *)base + k->noff), row;
+	char *rows = (char *)base + k->off, epath[224], q[CONFIG_MAX_QUOTE];
+	int t = config_setting_type(s), n;
+
+	row = strlist_row(k->kind);
+	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+		wrong_type(c, s, path, k->kind == K_URLS ?
+			   "an array of URLs like [ \"http://am1:9093\" ]" :
+			   "an array of label names like [ \"alertname\" ]");
+		return;
+	}
+	memset(rows, 0, k->size * row);
+	*count = 0;
+	n = config_setting_length(s);
+	if (n < 0 || (size_t)n > k->size) {
+		error_at(c, line_of(s), "%s: too many entries (%d, max %zu)",
+			 path, n, k->size);
+		n = (int)k->size;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, i);
+		char *dst = rows + *count * row;
+		const char *v;
+
+		if (e == NULL)
+			break;
+		snprintf(epath, sizeof(epath), "%s[%d]", path, i);
+		if (k->kind == K_URLS) {
+			get_url(c, e, epath, dst, row);
+			if (*dst != '\0')
+				(*count)++;
+			continue;
+		}
+		if ((v = get_str(c, e, epath, row)) == NULL)
+			continue;
+		if (strcmp(v, "*") != 0 && !label_name_ok(v)) {
+			error_at(c, line_of(e), "%s: invalid label name \"%s\" "
+				 "(letters, digits and _, or \"*\" for every "
+				 "label)", epath, quote(q, sizeof(q), v));
+			continue;
+		}
+		str_copy(dst, v, row);
+		(*count)++;
+	}
+}
+
+/* A default list written as in the file: [ "a", "b" ]. */
+static void strlist_default(const struct key *k, void *base)
+{
+	size_t *count = (size_t *)((char *)base + k->noff), row;
+	char *rows = (char *)base + k->off;
+	const char *p = k->def;
+
+	row = strlist_row(k->kind);
+	*count = 0;
+	while (*count < k->size && (p = strchr(p, '"')) != NULL) {
+		const char *end = strchr(++p, '"');
+		size_t n;
+
+		if (end == NULL)
+			break;
+		n = (size_t)(end - p) < row ? (size_t)(end - p) : row - 1;
+		memcpy(rows + *count * row, p, n);
+		rows[*count * row + n] = '\0';
+		(*count)++;
+		p = end + 1;
+	}
+}
+
+static const char *token_file_shown(const char *path);
+static int read_token_file(struct ctx *c, const char *path, int line,
+			   char *dst, size_t size, char *why, size_t whylen);
+
+/* token_file / password_file: the secret is read now, never quoted. */
+static void get_secret_file(struct ctx *c, const config_setting_t *s,
+			    const char *path, char *dst, size_t size)
+{
+	const char *v = get_str(c, s, path, 4096);
+	char buf[512], why[256];
+	const char *p;
+
+	if (v == NULL)
+		return;
+	if (*v == '\0') {
+		error_at(c, line_of(s), "%s: must not be empty", path);
+		return;
+	}
+	if (read_token_file(c, v, line_of(s), buf, sizeof(buf), why,
+			    sizeof(why)) < 0) {
+		error_at(c, line_of(s), "%s: cannot read %s: %s", path,
+			 token_file_shown(v), why);
+		return;
+	}
+	for (p = buf; *p && *p > 0x20 && *p < 0x7f; p++)
+		;
+	if (*p != '\0' || strlen(buf) >= size)
+		error_at(c, line_of(s), "%s: %s does not hold a usable secret "
+			 "(one line of printable characters without spaces, "
+			 "at most %zu)", path, token_file_shown(v), size - 1);
+	else
+		str_copy(dst, buf, size);
+	explicit_bzero(buf, sizeof(buf));
+}
+
 /* labels = { env = "prod*"; team = "!web*"; } */
 static void get_labels(struct ctx *c, const config_setting_t *s,
 		       const char *path, const struct key *k, void *base)
@@ -1056,6 +1203,11 @@ static void key_default(const struct key *k, void *base)
 	case K_TEMPLATE:
 	case K_TEMPLATEFILE:
 	case K_LABELS:
+	case K_SECRETFILE:
+		break;
+	case K_URLS:
+	case K_NAMES:
+		strlist_default(k, base);
 		break;
 	}
 }
@@ -1109,6 +1261,13 @@ static void check_key(struct ctx *c, const config_setting_t *s,
 		break;
 	case K_LABELS:
 		get_labels(c, s, path, k, base);
+		break;
+	case K_URLS:
+	case K_NAMES:
+		get_strlist(c, s, path, k, base);
+		break;
+	case K_SECRETFILE:
+		get_secret_file(c, s, path, field, k->size);
 		break;
 	case K_INT64:
 		if (get_int(c, s, path, (long long)k->lo, INT64_MAX, &iv) == 0)
@@ -1631,15 +1790,65 @@ static void check_root(struct ctx *c, const config_setting_t *root)
 	}
 }
 
+/* A relay section makes this daemon a relay (relay.alertmanager set)
+ * that forwards into Alertmanager and never talks to Telegram: it must
+ * name its peers, and then has no chats. Returns 1 when the file means a
+ * relay (a relay section and no chats): Telegram keys are not needed. */
+static int check_relay(struct ctx *c, config_t *lc)
+{
+	const config_setting_t *r = config_lookup(lc, "relay");
+	const config_setting_t *p = config_lookup(lc, "relay.alertmanager");
+
+	if (r == NULL || config_setting_type(r) != CONFIG_TYPE_GROUP)
+		return 0;
+	if (!c->cfg->relay && c->chats_line < 0 &&
+	    (p == NULL || config_setting_is_aggregate(p)))
+		error_at(c, line_of(p ? p : r), "relay.alertmanager: required "
+			 "in relay mode: the Alertmanager URLs to forward to, "
+			 "like [ \"http://am1:9093\" ]");
+	if (c->cfg->relay && c->chats_line >= 0)
+		error_at(c, c->chats_line, "telegram.chats: a relay "
+			 "(relay.alertmanager is set) forwards to Alertmanager "
+			 "and sends nothing to Telegram; remove telegram.chats "
+			 "or the relay section");
+	return c->chats_line < 0;
+}
+
+/* user and password_file come together. */
+static void check_basic_auth(struct ctx *c, config_t *lc, const char *sec,
+			     const char *user, const char *password)
+{
+	const config_setting_t *g = config_lookup(lc, sec), *s;
+
+	if ((*user != '\0') == (*password != '\0') || g == NULL ||
+	    config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return;
+	/* a password_file that could not be read is reported already */
+	if (config_setting_get_member(g, "password_file") != NULL && *user)
+		return;
+	s = config_setting_get_member(g, *user ? "user" : "password_file");
+	error_at(c, s ? line_of(s) : line_of(g), "%s: basic auth needs both "
+		 "%s.user and %s.password_file", sec, sec, sec);
+}
+
 /* Cross-key rules, once every key is in. */
 static void check_whole(struct ctx *c, config_t *lc)
 {
 	struct config *cfg = c->cfg;
 	const config_setting_t *s;
+	int relay;
 
+	cfg->relay = cfg->relay_npeers > 0;
+	relay = check_relay(c, lc);
+	check_basic_auth(c, lc, "alertmanager", cfg->am_user,
+			 cfg->am_password);
+	check_basic_auth(c, lc, "relay", cfg->relay_user,
+			 cfg->relay_password);
 	/* An absent or empty list; entries that were refused are reported
-	 * already. */
-	if (c->chats_line < 0)
+	 * already. A relay has no chats. */
+	if (relay)
+		;
+	else if (c->chats_line < 0)
 		error_at(c, 0, "telegram.chats: required: at least one chat id "
 			 "(groups are negative, supergroups -100...)");
 	else if (c->chats_len == 0)
@@ -1651,7 +1860,9 @@ static void check_whole(struct ctx *c, config_t *lc)
 		error_at(c, s ? line_of(s) : 0, "retry.cap: %g is less than "
 			 "retry.base (%g)", cfg->retry_cap, cfg->retry_base);
 	}
-	resolve_token(c);
+	/* A relay never talks to Telegram: a token is not needed. */
+	if (!relay)
+		resolve_token(c);
 	resolve_http(c);
 }
 

@@ -19,6 +19,11 @@
 #define ROUTE_LABEL_GLOB 256
 #define CONFIG_MAX_TEMPLATE 8192      /* bytes of one template */
 #define CONFIG_TEMPLATE_POOL 65536    /* bytes of all templates together */
+#define CONFIG_MAX_PEERS 8      /* Alertmanager URLs per list */
+#define CONFIG_PEER_URL 512     /* bytes of one, with the NUL */
+#define CONFIG_MAX_MATCHERS 16  /* label names of a silence's matchers */
+#define CONFIG_MATCHER_NAME 64  /* bytes of one, with the NUL */
+#define CONFIG_SECRET 256       /* bytes of a token or password, with NUL */
 
 /* socket.key_scope: whose alerts a key names. UID: each socket peer uid
  * has its own keys (HTTP alerts, peer_uid -1, share one namespace);
@@ -132,6 +137,31 @@ struct config {
 	int http_request_timeout; /* s, a body's whole upload, default 30 */
 	int http_default_severity;/* webhook alerts without a known severity
 				     label; default warning */
+
+	/* alertmanager: silences from the chat, off unless am_npeers */
+	char am_peers[CONFIG_MAX_PEERS][CONFIG_PEER_URL];
+	size_t am_npeers;
+	char am_token[CONFIG_SECRET];    /* bearer, from token_file; "" none */
+	char am_user[128];               /* basic auth user; "" none */
+	char am_password[CONFIG_SECRET]; /* from password_file */
+	int am_connect_timeout;          /* s, default 3 */
+	int am_timeout;                  /* s, total per request, default 10 */
+	/* label names a silence matches on; "*" = every label */
+	char am_matchers[CONFIG_MAX_MATCHERS][CONFIG_MATCHER_NAME];
+	size_t am_nmatchers;
+
+	/* relay: forward alerts into Alertmanager, on when relay_npeers */
+	char relay_peers[CONFIG_MAX_PEERS][CONFIG_PEER_URL];
+	size_t relay_npeers;
+	char relay_token[CONFIG_SECRET];
+	char relay_user[128];
+	char relay_password[CONFIG_SECRET];
+	char relay_host[256];            /* the "host" label; "" = hostname */
+	int relay_repost_interval;       /* s, default 60 */
+	int relay_batch;                 /* alerts per POST, default 100 */
+	int relay_connect_timeout;       /* s, default 3 */
+	int relay_timeout;               /* s, default 10 */
+	int relay;                       /* 1: relay mode (no Telegram) */
 };
 
 /* Fills *cfg with every default (no file read). */

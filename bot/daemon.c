@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "alerts/store.h"
+#include "bot/amclient.h"
 #include "bot/api.h"
 #include "bot/chats.h"
 #include "commands/commands.h"
@@ -39,6 +40,7 @@
 #include "bot/outbox.h"
 #include "bot/pacing.h"
 #include "bot/proxy.h"
+#include "bot/relay.h"
 #include "bot/sockin.h"
 #include "bot/stats.h"
 #include "bot/telegram.h"
@@ -67,6 +69,9 @@ struct daemon {
 	struct intake *intake;
 	struct sockin *sockin;
 	struct httpin *httpin;   /* NULL unless http.listen is set */
+	struct amclient *am;     /* NULL unless alertmanager.urls is set */
+	struct relay *relay;     /* relay mode only */
+	struct cmd_silence_turn silence_turn;
 	struct poller *poller;
 	struct cmd_deps cmds;
 
@@ -385,8 +390,26 @@ static void state_committed(void *arg, int ok)
 	outbox_committed(d->outbox, ok);
 	dispatch_committed(d->dispatch, ok);
 	mutes_committed(d->mutes, ok);
+	cmd_silence_committed(&d->cmds, ok);
 	if (!ok)
 		chats_reload(d->chats, &d->cfg);
+}
+
+/* --- relay mode: forwarding into Alertmanager --- */
+
+static void relay_handle(void *arg, const struct pollfd *fds, size_t n)
+{
+	relay_run(((struct daemon *)arg)->relay);
+}
+
+static int64_t relay_src_next(void *arg)
+{
+	return relay_next(((struct daemon *)arg)->relay);
+}
+
+static void relay_src_committed(void *arg, int ok)
+{
+	relay_committed(((struct daemon *)arg)->relay, ok);
 }
 
 static int sources_add(struct daemon *d)
@@ -409,12 +432,23 @@ static int sources_add(struct daemon *d)
 		  .committed = state_committed, .work = 1 },
 	};
 
+	struct loop_source relay = {
+		.name = "relay", .arg = d, .handle = relay_handle,
+		.next = relay_src_next, .committed = relay_src_committed,
+		.work = 1,
+	};
 	struct loop_source http;
 
 	sockin_source(d->sockin, &src[1]);
-	for (size_t i = 0; i < ARRAY_LEN(src); i++)
+	for (size_t i = 0; i < ARRAY_LEN(src); i++) {
+		/* A relay never polls Telegram: it has no token to poll with. */
+		if (d->relay && strcmp(src[i].name, "poller") == 0)
+			continue;
 		if (loop_add(d->loop, &src[i]) != 0)
 			return -1;
+	}
+	if (d->relay && loop_add(d->loop, &relay) != 0)
+		return -1;
 	if (d->httpin == NULL)
 		return 0;
 	httpin_source(d->httpin, &http);
@@ -439,6 +473,22 @@ static int daemon_metrics(void *arg, struct buf *out, char *err,
 		.proc = &proc,
 	};
 
+	struct metrics_relay_peer rp[AM_MAX_PEERS];
+
+	for (size_t i = 0; d->relay && i < relay_npeers(d->relay) &&
+	     i < ARRAY_LEN(rp); i++) {
+		struct relay_peer_info pi;
+
+		relay_peer_info(d->relay, i, &pi);
+		rp[i] = (struct metrics_relay_peer){
+			.url = pi.url, .queue = pi.queue, .posted = pi.posted,
+			.reposted = pi.reposted, .failures = pi.failures,
+			.dropped = pi.dropped, .breaker_open = pi.breaker_open,
+			.last_ok_wall = pi.last_ok_wall,
+		};
+		f.relay = rp;
+		f.nrelay = i + 1;
+	}
 	metrics_read_proc("/proc", sysconf(_SC_CLK_TCK), sysconf(_SC_PAGESIZE),
 			  &proc, NULL, 0);
 	if (store_stats(d->store, d->clk->wall, &st) == 0) {
@@ -576,6 +626,56 @@ static int open_telegram(struct daemon *d)
 	return d->rl && d->api ? 0 : -1;
 }
 
+/* Alertmanager's API for silences (alertmanager.urls), on the same
+ * transfers as Telegram's. */
+static int open_alertmanager(struct daemon *d)
+{
+	const struct config *c = &d->cfg;
+	struct am_opts o = {
+		.npeers = c->am_npeers,
+		.token = c->am_token,
+		.user = c->am_user,
+		.password = c->am_password,
+		.connect_timeout = c->am_connect_timeout,
+		.timeout = c->am_timeout,
+		.max_response = 8 << 20,
+	};
+	char err[256];
+
+	if (c->am_npeers == 0)
+		return 0;
+	for (size_t i = 0; i < c->am_npeers; i++)
+		o.peers[i] = c->am_peers[i];
+	if ((d->am = am_new(d->xfer, &o, err, sizeof(err))) == NULL) {
+		log_error("alertmanager: %s", err);
+		return -1;
+	}
+	log_info("alertmanager: silences go to %zu peer(s), first %s",
+		 c->am_npeers, c->am_peers[0]);
+	return 0;
+}
+
+/* Relay mode (relay.alertmanager): alerts go to Alertmanager, not to
+ * Telegram. */
+static int open_relay(struct daemon *d)
+{
+	struct relay_deps rd = {
+		.cfg = &d->cfg, .clk = d->clk, .store = d->store,
+		.xfer = d->xfer, .rng = &d->rng,
+	};
+	char err[256];
+
+	if (!d->cfg.relay)
+		return 0;
+	if ((d->relay = relay_new(&rd, err, sizeof(err))) == NULL) {
+		log_error("relay: %s", err);
+		return -1;
+	}
+	log_info("relay mode: forwarding every alert to %zu Alertmanager "
+		 "peer(s); Telegram is not used", d->cfg.relay_npeers);
+	return 0;
+}
+
 /* The modules above the store and the transport, each given its deps. */
 static int wire_modules(struct daemon *d)
 {
@@ -601,6 +701,7 @@ static int wire_modules(struct daemon *d)
 		.outbox = d->outbox, .dispatch = d->dispatch,
 		.chats = d->chats, .mutes = d->mutes, .stats = &d->stats,
 		.status = daemon_status_json, .status_arg = d,
+		.am = d->am, .silence_turn = &d->silence_turn,
 	};
 	d->intake = intake_new(&id);
 	d->poller = poller_new(&pd);
@@ -635,7 +736,9 @@ static int daemon_open(struct daemon *d)
 		return -1;
 	chats_load(d->chats, &d->cfg);
 	mutes_load(d->mutes);
-	if (wire_modules(d) != 0 || open_socket(d) != 0 || open_http(d) != 0 ||
+	if (open_alertmanager(d) != 0 || open_relay(d) != 0 ||
+	    wire_modules(d) != 0 ||
+	    open_socket(d) != 0 || open_http(d) != 0 ||
 	    sources_add(d) != 0)
 		return -1;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0)
@@ -695,6 +798,8 @@ void daemon_free(struct daemon *d)
 	/* Transfers first: in-flight requests are aborted without calling
 	 * back; the modules then free what those requests carried. */
 	xfer_free(d->xfer);
+	am_free(d->am);
+	relay_free(d->relay);
 	poller_free(d->poller);
 	dispatch_free(d->dispatch);
 	intake_free(d->intake);
@@ -769,6 +874,10 @@ static cJSON *daemon_status_json(void *arg)
 	status_counts(d, o);
 	cJSON_AddNumberToObject(o, "mutes", (double)mutes_count(d->mutes));
 	dispatch_status(d->dispatch, o);
-	poller_status(d->poller, o);
+	/* a relay never polls: its status shows the peers instead */
+	if (d->relay)
+		relay_status(d->relay, o);
+	else
+		poller_status(d->poller, o);
 	return o;
 }

@@ -66,6 +66,47 @@ static int intake_repeat(struct intake *in, const struct alert *a,
 	return 1;
 }
 
+/* A string member of a JSON object text, copied into dst; 0 if absent. */
+static int json_member(const char *json, const char *name, char *dst,
+		       size_t size)
+{
+	cJSON *o = json ? cJSON_Parse(json) : NULL;
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	int found = cJSON_IsString(v);
+
+	if (found)
+		str_copy(dst, v->valuestring, size);
+	cJSON_Delete(o);
+	return found;
+}
+
+/*
+ * Alertmanager copies that must not reach the chat again (a fleet's
+ * alerts come through several Alertmanager peers, in any order):
+ *  - a firing or a resolution whose startsAt is that of a resolution
+ *    already stored is a late copy of an episode that ended (or another
+ *    peer's word of its end): a repeat of its original;
+ *  - the resolution of a relay's one-shot alert (label opsbot_oneshot,
+ *    bot/relay.h) is Alertmanager timing it out: a one-shot is shown
+ *    once and never "resolved".
+ * 1 (with *orig, 0 if unknown) when a is such a copy.
+ */
+static int intake_stale(struct intake *in, const struct alert *a,
+			int64_t *orig)
+{
+	char via[32], starts[64], shot[32];
+
+	if (a->key == NULL || !json_member(a->meta, "via", via, sizeof(via)) ||
+	    strcmp(via, "alertmanager") != 0)
+		return 0;
+	if (a->status == ALERT_RESOLVED &&
+	    json_member(a->labels, "opsbot_oneshot", shot, sizeof(shot)))
+		return 1;
+	if (!json_member(a->meta, "startsAt", starts, sizeof(starts)))
+		return 0;
+	return store_resolved_start(in->d.store, a->key, starts, orig) == 1;
+}
+
 int intake_submit(struct intake *in, struct alert *a,
 		  const struct intake_origin *o, char *err, size_t errlen)
 {
@@ -84,6 +125,8 @@ int intake_submit(struct intake *in, struct alert *a,
 	if (intake_repeat(in, a, &orig)) {
 		state = DS_SUPPRESSED;
 		rc = store_bump_repeat(in->d.store, orig);
+	} else if (intake_stale(in, a, &orig)) {
+		state = DS_SUPPRESSED;
 	} else if ((m = mutes_match(in->d.mutes, a)) != NULL) {
 		state = DS_MUTED;
 		rc = mutes_hold(in->d.mutes, m->id);

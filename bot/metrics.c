@@ -343,6 +343,83 @@ static void render_proc(struct render *r, const struct metrics_proc *p)
 	}
 }
 
+/* One family with a sample per relay peer; get picks the value. */
+static void relay_family(struct render *r, const struct metrics_facts *f,
+			 const char *name, const char *type, const char *help,
+			 const char *(*get)(const struct metrics_relay_peer *,
+					    char *))
+{
+	char num[NUM_MAX];
+
+	family(r, name, type, help);
+	for (size_t i = 0; i < f->nrelay; i++) {
+		const char *lab[2] = { "peer", f->relay[i].url };
+
+		sample(r, name, lab, 1, get(&f->relay[i], num));
+	}
+}
+
+static const char *rp_queue(const struct metrics_relay_peer *p, char *n)
+{
+	return fmt_i64(n, p->queue);
+}
+
+static const char *rp_posted(const struct metrics_relay_peer *p, char *n)
+{
+	return fmt_u64(n, p->posted);
+}
+
+static const char *rp_reposted(const struct metrics_relay_peer *p, char *n)
+{
+	return fmt_u64(n, p->reposted);
+}
+
+static const char *rp_failures(const struct metrics_relay_peer *p, char *n)
+{
+	return fmt_u64(n, p->failures);
+}
+
+static const char *rp_dropped(const struct metrics_relay_peer *p, char *n)
+{
+	return fmt_u64(n, p->dropped);
+}
+
+static const char *rp_breaker(const struct metrics_relay_peer *p, char *n)
+{
+	return fmt_i64(n, p->breaker_open != 0);
+}
+
+static const char *rp_last_ok(const struct metrics_relay_peer *p, char *n)
+{
+	return fmt_ms(n, (uint64_t)(p->last_ok_wall > 0 ? p->last_ok_wall : 0));
+}
+
+/* Relay mode: the Alertmanager peers' counterparts of the deliveries,
+ * retries, queue and breaker figures. */
+static void render_relay(struct render *r, const struct metrics_facts *f)
+{
+	relay_family(r, f, "opsbot_relay_queue", "gauge", "Stored alerts an "
+		     "Alertmanager peer has not taken yet.", rp_queue);
+	relay_family(r, f, "opsbot_relay_alerts_posted_total", "counter",
+		     "Alerts an Alertmanager peer accepted (first posts).",
+		     rp_posted);
+	relay_family(r, f, "opsbot_relay_alerts_reposted_total", "counter",
+		     "Firing alerts posted again to keep them alive.",
+		     rp_reposted);
+	relay_family(r, f, "opsbot_relay_post_failures_total", "counter",
+		     "POSTs to an Alertmanager peer that failed (retried).",
+		     rp_failures);
+	relay_family(r, f, "opsbot_relay_alerts_dropped_total", "counter",
+		     "Alerts an Alertmanager peer refused (400), skipped.",
+		     rp_dropped);
+	relay_family(r, f, "opsbot_relay_breaker_open", "gauge", "1 while the "
+		     "circuit breaker of an Alertmanager peer is open.",
+		     rp_breaker);
+	relay_family(r, f, "opsbot_relay_last_success_timestamp_seconds",
+		     "gauge", "When an Alertmanager peer last accepted a POST "
+		     "(0: never).", rp_last_ok);
+}
+
 int metrics_render(struct buf *out, const struct stats *s,
 		   const struct metrics_facts *f, char *err, size_t errlen)
 {
@@ -357,6 +434,8 @@ int metrics_render(struct buf *out, const struct stats *s,
 	render_health(&r, f);
 	render_commands(&r, s);
 	render_build(&r, f);
+	if (f->nrelay)
+		render_relay(&r, f);
 	if (f->proc)
 		render_proc(&r, f->proc);
 	if (r.failed)

@@ -30,6 +30,18 @@ struct metrics_proc {
 	uint64_t max_fds;          /* soft limit; absent when unlimited */
 };
 
+/* One Alertmanager peer of relay mode (bot/relay.h), per scrape. */
+struct metrics_relay_peer {
+	const char *url;
+	int64_t queue;          /* alerts it has not taken */
+	uint64_t posted;        /* alerts it accepted */
+	uint64_t reposted;      /* firing alerts posted again */
+	uint64_t failures;      /* failed POSTs */
+	uint64_t dropped;       /* alerts it refused */
+	int breaker_open;       /* 0/1 */
+	int64_t last_ok_wall;   /* ms; 0 never */
+};
+
 /* Gauges and facts owned by other modules, filled by the loop per scrape
  * (all cheap: counters it keeps, never a store scan). */
 struct metrics_facts {
@@ -42,6 +54,9 @@ struct metrics_facts {
 	int64_t chats_failed;
 	int64_t mutes_active;
 	const struct metrics_proc *proc; /* NULL: no process_* metrics */
+	/* relay mode: one per peer (opsbot_relay_*); n 0 = not a relay */
+	const struct metrics_relay_peer *relay;
+	size_t nrelay;
 };
 
 /* Reads <root>/self/stat, <root>/self/limits, <root>/self/fd and

@@ -2,7 +2,9 @@
  * cmd_ack.c - /ack ID... and the Ack / Mute inline buttons that dispatch
  * puts under error and critical alerts and under packs ("Ack all N",
  * "Mute these sources 1h"). An ack is recorded once (the first one wins)
- * and every message of the alert is edited to show it.
+ * and every message of the alert is edited to show it. Mute is
+ * cmd_mute_alert for an hour: an Alertmanager silence for an alert from
+ * Alertmanager, else a local mute of the alert's source.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -124,51 +126,6 @@ void cmd_ack_run(struct cmd_ctx *c)
 	buf_free(&b);
 }
 
-/* fnmatch pattern that matches exactly s; -1 if it does not fit. */
-static int ack_glob_literal(char *dst, size_t size, const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++) {
-		if (strchr("*?[]\\", *s) != NULL) {
-			if (n + 1 >= size)
-				return -1;
-			dst[n++] = '\\';
-		}
-		if (n + 1 >= size)
-			return -1;
-		dst[n++] = *s;
-	}
-	dst[n] = '\0';
-	return 0;
-}
-
-/* The Mute button: an hour for the alert's source, or for its severity
- * and below when it has no source. Tells the chat, which sees the mute.
- * Any source fits the pattern; were one not to, the button refuses
- * rather than widen the mute to a severity. */
-static const char *ack_mute(struct cmd_ctx *c, int64_t id)
-{
-	struct mute m = { .max_severity = -1 };
-	struct alert a;
-	int rc;
-
-	if (store_alert_get(c->deps->store, id, &a) != 1)
-		return "no such alert";
-	if (a.source == NULL || a.source[0] == '\0') {
-		m.max_severity = (int)a.severity;
-	} else if (ack_glob_literal(m.source, sizeof(m.source),
-				    a.source) != 0) {
-		alert_free(&a);
-		return "source too long to mute: use /mute";
-	}
-	alert_free(&a);
-	rc = cmd_mute_add(c, &m, ACK_MUTE_MS);
-	return rc == 0 ? "🔕 muted for 1h" :
-	       rc == 1 ? "too many active mutes: /unmute one first" :
-	       "could not store the mute";
-}
-
 /* The alerts of the pack that the button "<kind>:<alert id>:<chat>"
  * sits under: that alert's delivery to that chat names the message.
  * Returns how many ids (<= max), 0 when there is no such pack. */
@@ -238,7 +195,7 @@ static const char *ack_pack_mute(struct cmd_ctx *c, const int64_t *ids,
 	for (k = 0; k < ns; k++) {
 		memset(&m, 0, sizeof(m));
 		m.max_severity = -1;
-		if (ack_glob_literal(m.source, sizeof(m.source), srcs[k]) != 0)
+		if (cmd_glob_literal(m.source, sizeof(m.source), srcs[k]) != 0)
 			continue;
 		switch (cmd_mute_add(c, &m, ACK_MUTE_MS)) {
 		case 0:
@@ -280,7 +237,8 @@ const char *cmd_ack_button(struct cmd_ctx *c, const char *data)
 	}
 	if (strncmp(data, "mute:", 5) == 0) {
 		id = cmd_parse_id(data + 5);
-		return id > 0 ? ack_mute(c, id) : "no such alert";
+		return id > 0 ? cmd_mute_alert(c, id, ACK_MUTE_MS) :
+		       "no such alert";
 	}
 	return "unknown button";
 }

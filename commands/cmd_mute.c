@@ -1,7 +1,10 @@
 /*
- * cmd_mute.c - /mute DURATION [source-glob|severity], /unmute ID|all and
- * /mutes. A mute holds matching alerts (their deliveries become MUTED)
- * until it ends; the daemon reloads its mute list when mutes_dirty is set.
+ * cmd_mute.c - /mute DURATION [source-glob|severity|#alert], /unmute
+ * ID|sN|all and /mutes. A mute holds matching alerts (their deliveries
+ * become MUTED) until it ends; the daemon reloads its mute list when
+ * mutes_dirty is set. Muting an alert that came from Alertmanager, with
+ * an Alertmanager configured, makes a silence there instead
+ * (cmd_silence.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -100,8 +103,9 @@ void cmd_mute_run(struct cmd_ctx *c)
 
 	rest = c->args + n + strspn(c->args + n, " \t");
 	if (n == 0 || n >= sizeof(dur)) {
-		cmd_reply(c, "Usage: /mute DURATION [source|severity], e.g. "
-			  "/mute 2h db* or /mute 30m warning");
+		cmd_reply(c, "Usage: /mute DURATION [source|severity|#alert], "
+			  "e.g. /mute 2h db*, /mute 30m warning or /mute 1h "
+			  "#42");
 		return;
 	}
 	memcpy(dur, c->args, n);
@@ -109,6 +113,17 @@ void cmd_mute_run(struct cmd_ctx *c)
 	ms = parse_duration(dur);
 	if (ms <= 0 || ms > MUTE_MAX_MS) {
 		cmd_reply(c, "Duration: e.g. 30m, 2h, 1d; at most 7 days.");
+		return;
+	}
+	if (rest[0] == '#' || (rest[0] >= '0' && rest[0] <= '9' &&
+			       cmd_parse_id(rest) > 0)) {
+		int64_t id = cmd_parse_id(rest);
+
+		if (id <= 0)
+			cmd_reply(c, "Give the alert's number, e.g. /mute 2h "
+				  "#42 (/alerts lists them).");
+		else
+			cmd_mute_alert(c, id, ms);
 		return;
 	}
 	if (mute_target(&m, rest) != 0) {
@@ -134,9 +149,13 @@ void cmd_unmute_run(struct cmd_ctx *c)
 	int64_t id = 0;
 	int n;
 
+	if (cmd_silence_is_id(c->args)) {
+		cmd_silence_expire(c, c->args);
+		return;
+	}
 	if (strcasecmp(c->args, "all") != 0 &&
 	    (id = cmd_parse_id(c->args)) <= 0) {
-		cmd_reply(c, "Usage: /unmute ID|all (/mutes lists them)");
+		cmd_reply(c, "Usage: /unmute ID|sN|all (/mutes lists them)");
 		return;
 	}
 	n = mutes_del(c->deps->mutes, id);
@@ -154,22 +173,21 @@ void cmd_unmute_run(struct cmd_ctx *c)
 	cmd_reply(c, html);
 }
 
-void cmd_mutes_run(struct cmd_ctx *c)
+void cmd_mutes_render(const struct cmd_ctx *c, struct buf *out)
 {
 	struct mute m[MUTES_LISTED];
 	int n = mutes_list(c->deps->mutes, m, ARRAY_LEN(m)), i;
-	struct buf b, line;
+	struct buf line;
 	char scope[sizeof(m->source) + 64], left[32];
 
 	if (n <= 0) {
-		cmd_reply(c, n == 0 ? "No active mutes." :
-			  "⚠️ could not read the store");
+		buf_printf(out, "%s\n", n == 0 ? "No active mutes." :
+			   "⚠️ could not read the store");
 		return;
 	}
 	/* Bytes bound visible length: 4096 bytes always fit a message. */
-	buf_init(&b, CMD_REPLY_MAX);
 	buf_init(&line, CMD_REPLY_MAX);
-	buf_printf(&b, "🔕 <b>%d active mute%s</b>\n", n, n == 1 ? "" : "s");
+	buf_printf(out, "🔕 <b>%d active mute%s</b>\n", n, n == 1 ? "" : "s");
 	for (i = 0; i < n; i++) {
 		buf_reset(&line);
 		mute_scope(&m[i], scope, sizeof(scope));
@@ -180,14 +198,83 @@ void cmd_mutes_run(struct cmd_ctx *c)
 			   m[i].held);
 		html_escape(&line, m[i].created_by, strlen(m[i].created_by), 0);
 		buf_printf(&line, "\n");
-		if (line.data == NULL || b.len + line.len + 20 > b.max ||
-		    buf_append(&b, line.data, line.len) != 0)
+		if (line.data == NULL || out->len + line.len + 20 > out->max ||
+		    buf_append(out, line.data, line.len) != 0)
 			break;
 	}
 	if (i < n)
-		buf_printf(&b, "… %d more", n - i);
+		buf_printf(out, "… %d more\n", n - i);
+	buf_free(&line);
+}
+
+void cmd_mutes_run(struct cmd_ctx *c)
+{
+	struct buf b;
+
+	/* With silences to read back, the answer comes from Alertmanager's. */
+	if (cmd_silence_list(c))
+		return;
+	buf_init(&b, CMD_REPLY_MAX);
+	cmd_mutes_render(c, &b);
+	while (b.len > 0 && b.data[b.len - 1] == '\n')
+		b.data[--b.len] = '\0';
 	if (b.data)
 		cmd_reply(c, b.data);
-	buf_free(&line);
 	buf_free(&b);
+}
+
+int cmd_glob_literal(char *dst, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++) {
+		if (strchr("*?[]\\", *s) != NULL) {
+			if (n + 1 >= size)
+				return -1;
+			dst[n++] = '\\';
+		}
+		if (n + 1 >= size)
+			return -1;
+		dst[n++] = *s;
+	}
+	dst[n] = '\0';
+	return 0;
+}
+
+/* Locally: the alert's source, or its severity and below when it has no
+ * source. Any source fits the pattern; were one not to, this refuses
+ * rather than widen the mute to a severity. */
+const char *cmd_mute_alert(struct cmd_ctx *c, int64_t id, int64_t dur)
+{
+	struct mute m = { .max_severity = -1 };
+	struct alert a;
+	int rc;
+
+	if (store_alert_get(c->deps->store, id, &a) != 1) {
+		if (c->chat != 0 && strcmp(c->name ? c->name : "", "mute") == 0)
+			cmd_reply(c, "No such alert (/alerts lists them).");
+		return "no such alert";
+	}
+	if (cmd_silence_applies(c, &a)) {
+		rc = cmd_silence_start(c, &a, dur);
+		alert_free(&a);
+		return rc == 0 ? "🔕 silencing in Alertmanager…" :
+		       "⚠️ not silenced: see the chat";
+	}
+	if (a.source == NULL || a.source[0] == '\0') {
+		m.max_severity = (int)a.severity;
+	} else if (cmd_glob_literal(m.source, sizeof(m.source), a.source) != 0) {
+		alert_free(&a);
+		return "source too long to mute: use /mute";
+	}
+	alert_free(&a);
+	rc = cmd_mute_add(c, &m, dur);
+	if (rc != 0 && strcmp(c->name ? c->name : "", "mute") == 0)
+		cmd_reply(c, rc == 1 ? "⚠️ Too many active mutes: /mutes lists "
+			  "them, /unmute one first." :
+			  "⚠️ could not store the mute");
+	if (rc != 0)
+		return rc == 1 ? "too many active mutes: /unmute one first" :
+		       "could not store the mute";
+	return dur == 3600000LL ? "🔕 muted for 1h" : "🔕 muted";
 }

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct alert;
+struct amclient;
 struct buf;
 struct chats;
 struct clock;
@@ -32,6 +34,14 @@ struct mutes;
 struct outbox;
 struct stats;
 struct store;
+
+/* Silences created in the current turn: expired again if its commit
+ * fails (cmd_silence_committed), so none exists that opsbot forgot. */
+#define CMD_SILENCE_TURN_MAX 16
+struct cmd_silence_turn {
+	size_t n;
+	char ids[CMD_SILENCE_TURN_MAX][64];
+};
 
 /* What the commands work with; every pointer outlives the commands. */
 struct cmd_deps {
@@ -46,6 +56,10 @@ struct cmd_deps {
 	/* The status report (caller deletes it). */
 	struct cJSON *(*status)(void *arg);
 	void *status_arg;
+	/* Alertmanager's API (alertmanager.urls), or NULL: then every mute
+	 * is local. */
+	struct amclient *am;
+	struct cmd_silence_turn *silence_turn; /* with am */
 };
 
 #define CMD_MAX_TEXT 4096    /* longer messages are ignored (bytes) */
@@ -145,11 +159,42 @@ void cmd_mutes_run(struct cmd_ctx *c);
  * mutes are active as can be applied (nothing stored); -1 on a store
  * error. */
 int cmd_mute_add(struct cmd_ctx *c, struct mute *m, int64_t dur);
+/* Mutes what alert id is about for dur ms: an Alertmanager silence for
+ * an alert that came from Alertmanager (when am is set), else a local
+ * mute of its source. Replies in the chat; returns the short text for a
+ * button's answer. */
+const char *cmd_mute_alert(struct cmd_ctx *c, int64_t id, int64_t dur);
+/* The local mutes, as /mutes shows them, appended to out. */
+void cmd_mutes_render(const struct cmd_ctx *c, struct buf *out);
+/* fnmatch pattern that matches exactly s: 0, or -1 if it does not fit. */
+int cmd_glob_literal(char *dst, size_t size, const char *s);
 void cmd_ack_run(struct cmd_ctx *c);
 /* An inline button: data "ack:<id>" or "mute:<id>" (a single alert),
  * "ackp:<id>:<chat>" or "mutep:<id>:<chat>" (the pack in chat that
  * alert id went out in), from an admin.
  * Returns the short text for answerCallbackQuery. */
 const char *cmd_ack_button(struct cmd_ctx *c, const char *data);
+
+/* --- Alertmanager silences (commands/cmd_silence.c) --- */
+
+/* 1 if muting a is an Alertmanager silence: am is set and a came in
+ * through the Alertmanager webhook with its labels. */
+int cmd_silence_applies(const struct cmd_ctx *c, const struct alert *a);
+/* Asks Alertmanager for a silence of a (cmd_silence_applies) for dur ms.
+ * The chat's reply follows when a peer answers, in a later turn. 0
+ * started; -1 not (the reply saying why is queued). */
+int cmd_silence_start(struct cmd_ctx *c, const struct alert *a,
+		      int64_t dur);
+/* 1 if arg names a silence: "s12" or an Alertmanager silence id. */
+int cmd_silence_is_id(const char *arg);
+/* /unmute sN|ID: expires it in Alertmanager; the reply follows. */
+void cmd_silence_expire(struct cmd_ctx *c, const char *arg);
+/* /mutes with silences to read back from Alertmanager: 1 when the
+ * reply (local mutes and silences) will follow, 0 when there are none
+ * (the caller answers). */
+int cmd_silence_list(struct cmd_ctx *c);
+/* After the turn's commit: a failed commit expires the turn's new
+ * silences again. */
+void cmd_silence_committed(const struct cmd_deps *deps, int ok);
 
 #endif

@@ -102,7 +102,10 @@ def test_forum_topic_gone_sends_without_thread():
 def test_401_keeps_queue_until_token_fixed():
     digits, secret = TOKEN.split(":", 1)
     wrong = digits + ":WRONGSECRET-" + secret[::-1][:20]
-    h = Harness("401")
+    # No polling: the alert's sendMessage is the first Bot API call, so
+    # it meets the 401 itself (a getMe answered first would pause sending
+    # before it, and which one wins is a race of milliseconds).
+    h = Harness("401", poll_timeout=0)
     try:
         rewrite_conf(h, 'token = "%s";' % TOKEN, 'token = "%s";' % wrong)
         h.start()

@@ -1365,6 +1365,95 @@ static void test_table_defaults_parse(void **state)
 	}
 }
 
+/* The alertmanager section: peers, matchers, credentials, defaults. */
+static void test_alertmanager_section(void **state)
+{
+	char text[1024];
+
+	(void)state;
+	assert_int_equal(load(BASE), 0);
+	assert_int_equal(cfg.am_npeers, 0);
+	assert_int_equal(cfg.am_nmatchers, 2);
+	assert_string_equal(cfg.am_matchers[0], "alertname");
+	assert_string_equal(cfg.am_matchers[1], "instance");
+	assert_int_equal(cfg.am_connect_timeout, 3);
+	assert_int_equal(cfg.am_timeout, 10);
+
+	write_token_file("am-SECRET-token\n", 0600);
+	snprintf(text, sizeof(text), BASE "alertmanager = {\n"
+		 " urls = [ \"http://127.0.0.1:9093/\", \"https://am2\" ];\n"
+		 " token_file = \"%s\";\n"
+		 " silence_matchers = [ \"*\" ];\n timeout = 2;\n};\n",
+		 tokpath);
+	assert_int_equal(load(text), 0);
+	assert_int_equal(cfg.am_npeers, 2);
+	assert_string_equal(cfg.am_peers[0], "http://127.0.0.1:9093");
+	assert_string_equal(cfg.am_peers[1], "https://am2");
+	assert_string_equal(cfg.am_token, "am-SECRET-token");
+	assert_int_equal(cfg.am_nmatchers, 1);
+	assert_string_equal(cfg.am_matchers[0], "*");
+	assert_int_equal(cfg.am_timeout, 2);
+
+	expect_one(BASE "alertmanager = { urls = [ \"ftp://x\" ]; };\n",
+		   NAME ":2: alertmanager.urls[0]: expected an http:// or "
+		   "https:// URL like \"https://api.telegram.org\"");
+	expect_one(BASE "alertmanager = { urls = \"http://x\"; };\n",
+		   NAME ":2: alertmanager.urls: expected an array of URLs "
+		   "like [ \"http://am1:9093\" ], got a string");
+	expect_one(BASE "alertmanager = { silence_matchers = [ \"a-b\" ]; };\n",
+		   NAME ":2: alertmanager.silence_matchers[0]: invalid label "
+		   "name \"a-b\" (letters, digits and _, or \"*\" for every "
+		   "label)");
+	expect_one(BASE "alertmanager = { user = \"u\"; };\n",
+		   NAME ":2: alertmanager: basic auth needs both "
+		   "alertmanager.user and alertmanager.password_file");
+	/* a secret that is refused is never quoted */
+	write_token_file("two SECRET words\n", 0600);
+	snprintf(text, sizeof(text), BASE "alertmanager = {\n"
+		 " password_file = \"%s\"; user = \"u\"; };\n", tokpath);
+	assert_int_equal(load(text), -1);
+	assert_null(strstr(err, "SECRET"));
+	assert_non_null(strstr(err, "alertmanager.password_file"));
+	unlink(tokpath);
+}
+
+/* A relay section with peers and no chats runs without a token; with
+ * chats it is refused; an empty one without chats says what is missing. */
+static void test_relay_mode(void **state)
+{
+	(void)state;
+	assert_int_equal(load(BASE), 0);
+	assert_int_equal(cfg.relay, 0);
+	assert_int_equal(cfg.relay_repost_interval, 60);
+	assert_int_equal(cfg.relay_batch, 100);
+
+	assert_int_equal(load("relay = { alertmanager = [ \"http://a:9093\","
+			      " \"http://b:9093\" ]; host = \"web7\"; };\n"),
+			 0);
+	assert_string_equal(err, "");
+	assert_int_equal(cfg.relay, 1);
+	assert_int_equal(cfg.relay_npeers, 2);
+	assert_string_equal(cfg.relay_peers[1], "http://b:9093");
+	assert_string_equal(cfg.relay_host, "web7");
+	assert_string_equal(cfg.token, "");
+
+	expect_one(BASE "relay = { alertmanager = [ \"http://a\" ]; };\n",
+		   NAME ":1: telegram.chats: a relay (relay.alertmanager is "
+		   "set) forwards to Alertmanager and sends nothing to "
+		   "Telegram; remove telegram.chats or the relay section");
+	expect_one("relay = { alertmanager = [ ]; };\n",
+		   NAME ":1: relay.alertmanager: required in relay mode: the "
+		   "Alertmanager URLs to forward to, like "
+		   "[ \"http://am1:9093\" ]");
+	/* without a relay section, chats and a token stay required */
+	assert_int_equal(load("log = { level = \"info\"; };\n"), -1);
+	assert_non_null(strstr(err, "telegram.chats: required"));
+	assert_non_null(strstr(err, "telegram.token: no bot token"));
+	expect_one(BASE "relay = { repost_interval = 1; };\n",
+		   NAME ":2: relay.repost_interval: 1 is out of range "
+		   "(5..3600)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1407,6 +1496,8 @@ int main(void)
 		cmocka_unit_test(test_http_valid),
 		cmocka_unit_test(test_http_errors),
 		cmocka_unit_test(test_http_token_file),
+		cmocka_unit_test(test_alertmanager_section),
+		cmocka_unit_test(test_relay_mode),
 		cmocka_unit_test(test_garbage),
 	};
 

@@ -446,6 +446,50 @@ static void test_proc_real(void **state)
 	assert_true(p.start_time_seconds > 1e9);
 }
 
+static const struct metrics_relay_peer relay_peers[2] = {
+	{ .url = "http://am1:9093", .queue = 0, .posted = 1000,
+	  .reposted = 40, .failures = 0, .dropped = 0, .breaker_open = 0,
+	  .last_ok_wall = 1700000000250LL },
+	{ .url = "http://am2:9093", .queue = 333, .posted = 667,
+	  .reposted = 12, .failures = 9, .dropped = 1, .breaker_open = 1,
+	  .last_ok_wall = 0 },
+};
+
+/* Relay mode: one sample per peer, in each family; none without peers. */
+static void test_relay_lines(void **state)
+{
+	struct stats s;
+	struct metrics_facts f = facts_quiet();
+	struct buf b;
+	char err[128] = "";
+
+	(void)state;
+	stats_mixed(&s);
+	buf_init(&b, OUT_MAX);
+	assert_int_equal(metrics_render(&b, &s, &f, err, sizeof(err)), 0);
+	assert_null(strstr(b.data, "opsbot_relay_"));
+	buf_free(&b);
+	f.relay = relay_peers;
+	f.nrelay = 2;
+	buf_init(&b, OUT_MAX);
+	assert_int_equal(metrics_render(&b, &s, &f, err, sizeof(err)), 0);
+	assert_line(b.data, "# TYPE opsbot_relay_queue gauge");
+	assert_line(b.data, "opsbot_relay_queue{peer=\"http://am2:9093\"} 333");
+	assert_line(b.data, "opsbot_relay_alerts_posted_total{peer="
+		    "\"http://am1:9093\"} 1000");
+	assert_line(b.data, "opsbot_relay_alerts_reposted_total{peer="
+		    "\"http://am2:9093\"} 12");
+	assert_line(b.data, "opsbot_relay_post_failures_total{peer="
+		    "\"http://am2:9093\"} 9");
+	assert_line(b.data, "opsbot_relay_alerts_dropped_total{peer="
+		    "\"http://am2:9093\"} 1");
+	assert_line(b.data, "opsbot_relay_breaker_open{peer="
+		    "\"http://am2:9093\"} 1");
+	assert_line(b.data, "opsbot_relay_last_success_timestamp_seconds{peer="
+		    "\"http://am1:9093\"} 1700000000.25");
+	buf_free(&b);
+}
+
 /* --dump: the mixed run with the real process figures, for promtool. */
 static int dump(const char *path)
 {
@@ -467,6 +511,8 @@ static int dump(const char *path)
 	f.oldest_pending_ms = 95250;
 	f.breaker_open = 1;
 	f.chats_failed = 1;
+	f.relay = relay_peers;
+	f.nrelay = 2;
 	buf_init(&b, OUT_MAX);
 	if (metrics_render(&b, &s, &f, err, sizeof(err)) != 0) {
 		fprintf(stderr, "test_metrics: %s\n", err);
@@ -496,6 +542,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_proc_fixture),
 		cmocka_unit_test(test_proc_partial),
 		cmocka_unit_test(test_proc_real),
+		cmocka_unit_test(test_relay_lines),
 	};
 
 	if (argc == 3 && strcmp(argv[1], "--dump") == 0)

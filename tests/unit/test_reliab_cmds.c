@@ -42,6 +42,8 @@
 #include "commands/cmd_retry.c"
 #include "commands/cmd_mute.c"
 #include "commands/cmd_ack.c"
+#include "commands/cmd_silence.c"
+#include "tests/unit/fake_amclient.h"
 
 #include "fixture.h"
 

@@ -1217,9 +1217,123 @@ static void test_migrate_v1_store(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* The silences opsbot made: add, get by number or id, list the live
+ * ones, mark one gone. */
+static void test_silences(void **state)
+{
+	struct fx *f = *state;
+	struct silence a = { .alert_id = 0, .created_at = T0,
+			     .ends_at = T0 + 3600000 }, b, got[4];
+
+	str_copy(a.silence_id, "aaaa-1111", sizeof(a.silence_id));
+	str_copy(a.peer, "http://am1:9093", sizeof(a.peer));
+	str_copy(a.matchers, "alertname=\"X\"", sizeof(a.matchers));
+	str_copy(a.created_by, "@alice", sizeof(a.created_by));
+	f->st = open_at(f, T0);
+	b = a;
+	str_copy(b.silence_id, "bbbb-2222", sizeof(b.silence_id));
+	b.ends_at = T0 + 60000;
+	b.alert_id = 7;
+	assert_int_equal(store_silence_add(f->st, &a), 0);
+	assert_int_equal(store_silence_add(f->st, &b), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(a.id, 1);
+	assert_int_equal(b.id, 2);
+	assert_int_equal(store_silence_get(f->st, 2, NULL, &got[0]), 1);
+	assert_string_equal(got[0].silence_id, "bbbb-2222");
+	assert_int_equal(got[0].alert_id, 7);
+	assert_int_equal(store_silence_get(f->st, 0, "aaaa-1111", &got[0]), 1);
+	assert_int_equal(got[0].id, 1);
+	assert_string_equal(got[0].matchers, "alertname=\"X\"");
+	assert_int_equal(got[0].alert_id, 0);
+	assert_int_equal(store_silence_get(f->st, 3, "nope", &got[0]), 0);
+	/* b has ended by T0 + 2 min; a is gone once marked */
+	assert_int_equal(store_silences(f->st, T0, got, 4), 2);
+	assert_int_equal(store_silences(f->st, T0 + 120000, got, 4), 1);
+	assert_int_equal(got[0].id, 1);
+	assert_int_equal(store_silence_gone(f->st, 1), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(store_silences(f->st, T0, got, 4), 1);
+	assert_int_equal(got[0].id, 2);
+}
+
+/* Inserts one alert without deliveries (relay mode) and commits. */
+static int64_t relay_add(struct fx *f, const char *key, int resolved,
+			 int64_t repeat_of, const char *meta)
+{
+	struct alert a = { .received_at = T0, .severity = SEV_ERROR,
+			   .peer_uid = -1, .peer_pid = -1 };
+
+	a.status = resolved ? ALERT_RESOLVED : ALERT_FIRING;
+	a.key = (char *)key;
+	a.title = (char *)"t";
+	a.meta = (char *)meta;
+	assert_int_equal(store_alert_insert(f->st, &a, NULL, 0, DS_PENDING,
+					    repeat_of), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	return a.id;
+}
+
+/* The relay's queue reads: in id order within bounds, the keys still
+ * firing, the original of a key, and resolutions by startsAt. */
+static void test_relay_queries(void **state)
+{
+	struct fx *f = *state;
+	struct alert got[8];
+	int64_t k1, k2, k3, r2, orig = -1;
+	int n;
+
+	f->st = open_at(f, T0);
+	assert_int_equal(store_max_alert_id(f->st), 0);
+	k1 = relay_add(f, "k1", 0, 0, NULL);
+	relay_add(f, "k1", 0, k1, NULL);                 /* repeat */
+	k2 = relay_add(f, "k2", 0, 0,
+		       "{\"via\":\"alertmanager\",\"startsAt\":\"S2\"}");
+	relay_add(f, NULL, 0, 0, NULL);                  /* one-shot */
+	r2 = relay_add(f, "k2", 1, 0,
+		       "{\"via\":\"alertmanager\",\"startsAt\":\"S2\"}");
+	k3 = relay_add(f, "k3", 0, 0, NULL);
+	assert_int_equal(store_max_alert_id(f->st), k3);
+	assert_int_equal(store_alerts_count_after(f->st, 2, k3), 4);
+	assert_int_equal(store_alerts_count_after(f->st, 2, r2), 3);
+	n = store_alerts_after(f->st, 1, r2, got, 8);
+	assert_int_equal(n, 4);
+	assert_int_equal(got[0].id, k1 + 1);
+	assert_int_equal(got[3].id, r2);
+	for (int i = 0; i < n; i++)
+		alert_free(&got[i]);
+	assert_int_equal(store_alerts_after(f->st, 0, k3, got, 2), 2);
+	alert_free(&got[0]);
+	alert_free(&got[1]);
+	/* still firing: k1 (its repeat is not an original) and k3 */
+	n = store_firing_after(f->st, 0, k3, got, 8);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0].id, k1);
+	assert_int_equal(got[1].id, k3);
+	alert_free(&got[0]);
+	alert_free(&got[1]);
+	assert_int_equal(store_firing_after(f->st, k1, k3 - 1, got, 8), 0);
+	/* the original of a repeat, of a resolution */
+	assert_int_equal(store_original_at(f->st, "k1", k1 + 1, got), 1);
+	assert_int_equal(got[0].id, k1);
+	alert_free(&got[0]);
+	assert_int_equal(store_original_at(f->st, "k2", r2, got), 1);
+	assert_int_equal(got[0].id, k2);
+	alert_free(&got[0]);
+	assert_int_equal(store_original_at(f->st, "k9", r2, got), 0);
+	/* a late copy of the episode that ended */
+	assert_int_equal(store_resolved_start(f->st, "k2", "S2", &orig), 1);
+	assert_int_equal(orig, k2);
+	assert_int_equal(store_resolved_start(f->st, "k2", "S3", &orig), 0);
+	assert_int_equal(store_resolved_start(f->st, "k1", "S2", &orig), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_silences, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_queries, setup,
+						teardown),
 		T(test_open_creates_schema),
 		T(test_files_private_under_umask_022),
 		T(test_open_missing_dir),
