@@ -576,7 +576,7 @@ static int open_socket(struct daemon *d)
 		.max_clients_per_uid = d->cfg.max_clients_per_uid,
 		.max_output_total = d->cfg.max_output_total,
 		.idle_ms = (int64_t)d->cfg.idle_timeout * 1000,
-		.max_lines_per_turn = 8192,
+		.max_lines_per_turn = 512,
 	};
 	struct sockin_deps sd = {
 		.cfg = &d->cfg, .clk = d->clk, .intake = d->intake,
