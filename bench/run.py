@@ -612,6 +612,60 @@ def fleet_storm(n=1000, timeout=300):
         cl.close()
 
 
+def never_readers(n=200, per_client=40000):
+    """Reply amplification (issue 16, item 10): n clients, each of its own
+    uid (so the per-uid limit does not turn them away), send per_client
+    bytes of 2-byte bad lines and never read a reply. Prints the daemon's
+    largest RSS meanwhile and its RSS once they are gone. Needs root (it
+    takes the uids 20000..20000+n for the clients)."""
+    if os.getuid() != 0:
+        print("never-readers: skipped: needs root for one uid per client")
+        return
+    h = Harness("bench-never", start_emulator=False)
+    os.chmod(h.dir, 0o755)
+    try:
+        h.start()
+        os.chmod(h.sock, 0o666)
+        pid = h.daemon.pid
+        before = mem_kb(pid)
+        kids = []
+        for i in range(n):
+            k = os.fork()
+            if k == 0:
+                try:
+                    os.setgid(20000 + i)
+                    os.setuid(20000 + i)
+                    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    c.connect(h.sock)
+                    c.settimeout(20)
+                    try:
+                        c.sendall(b"x\n" * (per_client // 2))
+                    except OSError:
+                        pass
+                    time.sleep(3)  # hold it open, read nothing
+                finally:
+                    os._exit(0)
+            kids.append(k)
+        peak = before["Rss"]
+        end = time.monotonic() + 8
+        while time.monotonic() < end:
+            peak = max(peak, mem_kb(pid)["Rss"])
+            time.sleep(0.05)
+        for k in kids:
+            os.waitpid(k, 0)
+        time.sleep(1)
+        after = mem_kb(pid)
+        print("never-readers, %d clients x %d bytes of bad lines, no reads:"
+              % (n, per_client))
+        print("  RSS before %.1f MB, peak %.1f MB, after they closed "
+              "%.1f MB (private %.1f MB)" % (before["Rss"] / 1024,
+                                             peak / 1024, after["Rss"] / 1024,
+                                             after["Private_Dirty"] / 1024))
+        print("  still answering:", h.send({"text": "after the flood"}))
+    finally:
+        h.close()
+
+
 def main():
     parts = os.environ.get("BENCH", "ingest,latency,storm,six,am_storm,"
                            "http_ingest,metrics_scrape,fleet_storm,memory,"
