@@ -678,26 +678,38 @@ static const char *const log_level_names[] = {
 	"error", "warn", "info", "debug"
 };
 
-static void get_loglevel(struct ctx *c, const config_setting_t *s,
-			 const char *path, int *out)
+/* A string that must be one of names (any case): its index in *out.
+ * what names the kind in messages ("level"), expected lists the names. */
+static void get_name(struct ctx *c, const config_setting_t *s,
+		     const char *path, const char *const *names, size_t n,
+		     const char *what, const char *expected, int *out)
 {
-	const char *const *names = log_level_names;
 	char q[CONFIG_MAX_QUOTE];
 	const char *v;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		wrong_type(c, s, path, "a log level name");
+		wrong_type(c, s, path, "a string");
 		return;
 	}
 	v = config_setting_get_string(s);
-	for (size_t i = 0; v != NULL && i < ARRAY_LEN(log_level_names); i++) {
+	for (size_t i = 0; v != NULL && i < n; i++) {
 		if (strcasecmp(v, names[i]) == 0) {
-			*out = LOG_LVL_ERROR + (int)i;
+			*out = (int)i;
 			return;
 		}
 	}
-	error_at(c, line_of(s), "%s: unknown level \"%s\" (expected error, "
-		 "warn, info or debug)", path, quote(q, sizeof(q), v ? v : ""));
+	error_at(c, line_of(s), "%s: unknown %s \"%s\" (expected %s)", path,
+		 what, quote(q, sizeof(q), v ? v : ""), expected);
+}
+
+_Static_assert(LOG_LVL_ERROR == 0, "log levels index log_level_names");
+
+static void get_loglevel(struct ctx *c, const config_setting_t *s,
+			 const char *path, int *out)
+{
+	/* enum log_level counts from LOG_LVL_ERROR = 0, in this order */
+	get_name(c, s, path, log_level_names, ARRAY_LEN(log_level_names),
+		 "level", "error, warn, info or debug", out);
 }
 
 static const char *const key_scope_names[] = { "uid", "shared" };
@@ -705,22 +717,8 @@ static const char *const key_scope_names[] = { "uid", "shared" };
 static void get_keyscope(struct ctx *c, const config_setting_t *s,
 			 const char *path, int *out)
 {
-	char q[CONFIG_MAX_QUOTE];
-	const char *v;
-
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		wrong_type(c, s, path, "\"uid\" or \"shared\"");
-		return;
-	}
-	v = config_setting_get_string(s);
-	for (size_t i = 0; v != NULL && i < ARRAY_LEN(key_scope_names); i++) {
-		if (strcmp(v, key_scope_names[i]) == 0) {
-			*out = (int)i;
-			return;
-		}
-	}
-	error_at(c, line_of(s), "%s: unknown scope \"%s\" (expected uid or "
-		 "shared)", path, quote(q, sizeof(q), v ? v : ""));
+	get_name(c, s, path, key_scope_names, ARRAY_LEN(key_scope_names),
+		 "scope", "uid or shared", out);
 }
 
 /* http.listen: parsed as httpd will parse it; whether it is loopback is
