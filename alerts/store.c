@@ -558,7 +558,17 @@ static int exec_stmt(struct store *st, int id, const char *what)
 	return 0;
 }
 
-/* Runs a statement returning one integer (NULL reads as 0). */
+/* The end of a loop reading rows: the count read, or -1 when the step
+ * that ended it failed (recorded). */
+static int rows_end(struct store *st, sqlite3_stmt *s, int rc, size_t n,
+		    const char *what)
+{
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sql_fail(st, s, what);
+	sqlite3_reset(s);
+	return (int)n;
+}
+
 /* Steps a one-row query: 1 with the row ready to read (the caller
  * resets), 0 when there is none (reset done), -1 on error (recorded). */
 static int step_one(struct store *st, sqlite3_stmt *s, const char *what)
@@ -574,6 +584,7 @@ static int step_one(struct store *st, sqlite3_stmt *s, const char *what)
 	return sql_fail(st, s, what);
 }
 
+/* Runs a statement returning one integer (NULL reads as 0). */
 static int query_int64(struct store *st, int id, const char *what,
 		       int64_t *out)
 {
@@ -1324,10 +1335,7 @@ int store_deliveries(struct store *st, int64_t alert_id, struct delivery *out,
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
 		read_delivery(s, 0, &out[n++]);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return sql_fail(st, s, "loading deliveries");
-	sqlite3_reset(s);
-	return (int)n;
+	return rows_end(st, s, rc, n, "loading deliveries");
 }
 
 int store_pack_rows(struct store *st, int64_t chat, int64_t message_id,
@@ -1344,10 +1352,7 @@ int store_pack_rows(struct store *st, int64_t chat, int64_t message_id,
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
 		read_delivery(s, 0, &out[n++]);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return sql_fail(st, s, "loading a pack");
-	sqlite3_reset(s);
-	return (int)n;
+	return rows_end(st, s, rc, n, "loading a pack");
 }
 
 static int queue_by_severity(struct store *st, int64_t chat, int64_t now,
@@ -1618,10 +1623,7 @@ static int load_mutes(struct store *st, int id, int64_t now, struct mute *out,
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
 		read_mute(s, &out[n++]);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return sql_fail(st, s, "loading mutes");
-	sqlite3_reset(s);
-	return (int)n;
+	return rows_end(st, s, rc, n, "loading mutes");
 }
 
 int store_mutes(struct store *st, int64_t now, struct mute *out, size_t max)
@@ -1723,10 +1725,7 @@ int store_blocks(struct store *st, int64_t now, struct store_block *out,
 		out[n].until = sqlite3_column_int64(s, 1);
 		n++;
 	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return sql_fail(st, s, "loading 429 blocks");
-	sqlite3_reset(s);
-	return (int)n;
+	return rows_end(st, s, rc, n, "loading 429 blocks");
 }
 
 int store_tidy(struct store *st, int64_t now)
