@@ -297,7 +297,7 @@ void outbox_run(struct outbox *ob)
 int64_t outbox_next(const struct outbox *ob)
 {
 	const struct outmsg *o;
-	int64_t t = INT64_MAX;
+	int64_t t = INT64_MAX, gate;
 
 	TAILQ_FOREACH(o, &ob->queue, link) {
 		int64_t w = out_when(ob, o);
@@ -306,6 +306,6 @@ int64_t outbox_next(const struct outbox *ob)
 	}
 	if (t == INT64_MAX)
 		return t;
-	return t > api_gate(ob->d.api, API_SEND) ? t :
-	       api_gate(ob->d.api, API_SEND);
+	gate = api_gate(ob->d.api, API_SEND);
+	return t > gate ? t : gate;
 }

@@ -27,7 +27,6 @@ struct call {
 struct xfer {
 	CURLM *multi;
 	LIST_HEAD(, call) calls;
-	int inflight;
 };
 
 struct xfer *xfer_new(char *err, size_t errlen)
@@ -65,7 +64,6 @@ static void call_unlink(struct xfer *x, struct call *c)
 	LIST_REMOVE(c, link);
 	curl_multi_remove_handle(x->multi, c->easy);
 	curl_easy_cleanup(c->easy);
-	x->inflight--;
 }
 
 void xfer_free(struct xfer *x)
@@ -184,18 +182,12 @@ int xfer_start(struct xfer *x, struct xfer_req *req, xfer_done_fn fn,
 		return -1;
 	}
 	LIST_INSERT_HEAD(&x->calls, c, link);
-	x->inflight++;
 	return 0;
 }
 
 void *xfer_multi(struct xfer *x)
 {
 	return x->multi;
-}
-
-int xfer_inflight(const struct xfer *x)
-{
-	return x->inflight;
 }
 
 static void call_finish(struct xfer *x, struct call *c, CURLcode rc)

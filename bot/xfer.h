@@ -58,6 +58,5 @@ void *xfer_multi(struct xfer *x);
 /* Runs curl_multi_perform and calls fn for every finished transfer.
  * Returns how many finished. */
 int xfer_harvest(struct xfer *x);
-int xfer_inflight(const struct xfer *x);
 
 #endif
